@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * shmring: lock-free ring buffers in mmap'd memory (anonymous or POSIX shared)
+ * for fixed-size messages between threads and processes.
+ *
+ * Conventions (the whole library follows them):
+ *  - Control-plane calls return 0 (or a count) on success and -1 (or NULL) on
+ *    failure with errno set. Each function's comment lists its errno values.
+ *  - The data path never touches errno on success.
+ *  - Options structs start with `size_t sz` (use SHMRING_OPTS) so they can
+ *    grow without breaking the ABI; NULL means "all defaults".
+ */
+#ifndef SHMRING_H
+#define SHMRING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef SHMRING_API
+#define SHMRING_API __attribute__((visibility("default")))
+#endif
+
+#define SHMRING_VERSION_MAJOR 0
+#define SHMRING_VERSION_MINOR 1
+
+/* ------------------------------------------------------------------------ */
+/* Options                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Bits of shmring_opts.flags. */
+enum {
+	SHMRING_F_HUGE = 1u << 0,   /* shm: place the segment on a mounted hugetlbfs */
+	SHMRING_F_NOHUGE = 1u << 1, /* local: do not try MAP_HUGETLB first */
+	SHMRING_F_MLOCK = 1u << 2,  /* lock the segment in RAM; open fails if it can't */
+	SHMRING_F_NUMA = 1u << 3,   /* bind the segment to opts.numa_node */
+};
+
+/* Backends for the pollable fd (shmring_fd); see DESIGN.md §5. */
+enum shmring_fd_backend {
+	SHMRING_FD_AUTO = 0, /* io_uring futex wait when the kernel has it, else thread */
+	SHMRING_FD_URING,    /* io_uring FUTEX_WAIT (Linux >= 6.7); fails if missing */
+	SHMRING_FD_THREAD,   /* eventfd fed by a waiter thread */
+};
+
+struct shmring_opts {
+	size_t sz;	       /* sizeof(struct shmring_opts) as the caller knows it */
+	unsigned int flags;    /* SHMRING_F_* */
+	unsigned int mode;     /* permissions of a new shm segment; 0 means 0600 */
+	int numa_node;	       /* node for SHMRING_F_NUMA */
+	int fd_backend;	       /* enum shmring_fd_backend */
+	long spin_ns;	       /* blocking calls spin this long before sleeping;
+			 0 = default (see SHMRING_DEFAULT_SPIN_NS), < 0 = never */
+	const char *hugetlbfs; /* hugetlbfs mount for SHMRING_F_HUGE; NULL = first in
+				  /proc/mounts */
+};
+
+/* Declare and zero an options struct with its size filled in:
+ *   SHMRING_OPTS(o, .flags = SHMRING_F_MLOCK);  */
+#define SHMRING_OPTS(name, ...) \
+	struct shmring_opts name = { .sz = sizeof(struct shmring_opts), __VA_ARGS__ }
+
+/* ------------------------------------------------------------------------ */
+/* Memory (Join LocalMem / ShmMem)                                          */
+/* ------------------------------------------------------------------------ */
+
+struct shmring_mem;
+
+/* Anonymous private memory, visible to this process only (a forked child gets
+ * a copy-on-write copy, not a shared view). Tries huge pages first and falls
+ * back to normal pages silently. The size rounds up to the page.
+ * errno: EINVAL (size 0 or too large to round), ENOMEM. */
+SHMRING_API struct shmring_mem *shmring_mem_local(size_t size);
+SHMRING_API struct shmring_mem *shmring_mem_local_opts(size_t size,
+						       const struct shmring_opts *opts);
+
+/* POSIX shared memory: opens NAME if it exists (and checks its size), else
+ * creates it (mode 0600 unless opts say otherwise), zero-filled. NAME may start
+ * with '/'; it must not contain another '/'. Two processes that create the same
+ * name at once both succeed and map the same segment.
+ * errno: EINVAL (NULL/empty/bad name, size 0, or size differs from the existing
+ * segment's), ENAMETOOLONG, EACCES, ENOMEM, as shm_open/mmap report. */
+SHMRING_API struct shmring_mem *shmring_mem_shm(const char *name, size_t size);
+SHMRING_API struct shmring_mem *shmring_mem_shm_opts(const char *name, size_t size,
+						     const struct shmring_opts *opts);
+
+/* Pointer to OFFSET bytes into the segment.
+ * errno: EINVAL (NULL mem), ERANGE (offset >= size). */
+SHMRING_API void *shmring_mem_get(struct shmring_mem *mem, size_t offset);
+/* Mapped size: the requested size rounded up to the (huge) page. 0 for NULL. */
+SHMRING_API size_t shmring_mem_size(const struct shmring_mem *mem);
+/* True when the segment is backed by huge pages. */
+SHMRING_API bool shmring_mem_huge(const struct shmring_mem *mem);
+/* Bind the segment's pages to NUMA node NODE (moving pages already touched).
+ * errno: EINVAL (NULL mem, negative or missing node), ENOTSUP (built without
+ * CONFIG_NUMA or no NUMA support in the kernel), as mbind(2) reports. */
+SHMRING_API int shmring_mem_mbind(struct shmring_mem *mem, int node);
+/* Lock the segment in RAM. errno: EINVAL, ENOMEM/EPERM/EAGAIN as mlock(2)
+ * reports (beyond RLIMIT_MEMLOCK without CAP_IPC_LOCK); the segment stays
+ * usable after a failure. */
+SHMRING_API int shmring_mem_mlock(struct shmring_mem *mem);
+/* Unmap and free the handle. Never unlinks a shared segment. NULL is a no-op. */
+SHMRING_API void shmring_mem_close(struct shmring_mem *mem);
+/* Remove NAME (from /dev/shm and from a mounted hugetlbfs). Returns 0 when it
+ * did not exist. errno: EINVAL, ENAMETOOLONG, EACCES. */
+SHMRING_API int shmring_mem_unlink(const char *name);
+
+/* The same operations on any address range (ADDR page-aligned). */
+SHMRING_API int shmring_mbind(void *addr, size_t size, int node);
+SHMRING_API int shmring_mlock(void *addr, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SHMRING_H */

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs each Criterion test program with a time limit; prints a summary and
+# fails if any program failed. Usage: run-tests.sh TIMEOUT_S PROGRAM...
+set -u
+limit=$1
+shift
+failed=()
+for t in "$@"; do
+	name=$(basename "$t")
+	start=$(date +%s%N)
+	# Criterion runs each test in its own process; -j2 matches the 2-core CI.
+	timeout --signal=KILL "$limit" "$t" --jobs="${CRITERION_JOBS:-2}" --short-filename \
+		${CRITERION_ARGS:-}
+	rc=$?
+	ms=$((($(date +%s%N) - start) / 1000000))
+	printf '== %-28s %s (%d.%03d s)\n' "$name" "$([ $rc -eq 0 ] && echo ok || echo "FAILED rc=$rc")" \
+		$((ms / 1000)) $((ms % 1000))
+	[ $rc -eq 0 ] || failed+=("$name")
+done
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "FAILED: ${failed[*]}"
+	exit 1
+fi
+echo "all ${#} test programs passed"

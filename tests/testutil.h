@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the Criterion test programs. */
+#ifndef SHMRING_TESTUTIL_H
+#define SHMRING_TESTUTIL_H
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "shmring.h"
+
+/* A shm name no other test (or test run) uses: tag, pid and a counter. */
+static inline const char *test_name(char *buf, size_t len, const char *tag)
+{
+	static atomic_uint counter;
+
+	snprintf(buf, len, "shmring-t-%s-%d-%u", tag, (int)getpid(),
+		 atomic_fetch_add(&counter, 1));
+	return buf;
+}
+
+#define TEST_NAME(var, tag) \
+	char var##_buf[96]; \
+	const char *var = test_name(var##_buf, sizeof(var##_buf), tag)
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Runs FN(ARG) in a forked child whose exit status is FN's return value. */
+static inline pid_t fork_child(int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(fn(arg));
+	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	return pid;
+}
+
+/* Waits for PID and returns its exit status, or 128 + signal if it was killed. */
+static inline int wait_child(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) < 0)
+		cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+#define expect_child_ok(pid) \
+	cr_expect_eq(wait_child(pid), 0, "child %d failed", (int)(pid))
+
+static inline bool is_root(void)
+{
+	return geteuid() == 0;
+}
+
+/* Reads or writes a small integer file under /proc/sys. */
+static inline long sysctl_read(const char *path)
+{
+	long v = -1;
+	FILE *f = fopen(path, "r");
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static inline bool sysctl_write(const char *path, long v)
+{
+	FILE *f = fopen(path, "w");
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fprintf(f, "%ld\n", v) > 0;
+	return fclose(f) == 0 && ok;
+}
+
+#endif /* SHMRING_TESTUTIL_H */
