@@ -114,6 +114,124 @@ SHMRING_API int shmring_mem_unlink(const char *name);
 SHMRING_API int shmring_mbind(void *addr, size_t size, int node);
 SHMRING_API int shmring_mlock(void *addr, size_t size);
 
+/* ------------------------------------------------------------------------ */
+/* Rings (Join Spsc/Mpsc/Mpmc ::Producer / ::Consumer)                      */
+/* ------------------------------------------------------------------------ */
+
+enum shmring_policy {
+	SHMRING_SPSC = 1, /* one producer, one consumer */
+	SHMRING_MPSC,	  /* many producers, one consumer */
+	SHMRING_MPMC,	  /* many producers, many consumers */
+};
+
+enum shmring_role { SHMRING_PRODUCER = 1, SHMRING_CONSUMER };
+
+#define SHMRING_DEFAULT_ELEM_SIZE 1472
+#define SHMRING_DEFAULT_CAPACITY  144
+
+struct shmring;
+
+/* Open the producer or consumer side of the ring NAME, creating the shared
+ * segment if it does not exist. CAPACITY is exact (any value >= 1): the ring
+ * is full after exactly CAPACITY pushes. Racing creators both succeed.
+ * errno: EINVAL (NULL/bad name, zero or overflowing size, a policy, element
+ * size or capacity that differs from the existing ring's), EBUSY (the role is
+ * held by a live process: a second SPSC producer, a second SPSC/MPSC
+ * consumer; a role whose holder died is taken over), EPROTO (NAME is not a
+ * shmring segment of this version, or its header contradicts the file),
+ * ENAMETOOLONG, EACCES, ENOMEM. */
+SHMRING_API struct shmring *shmring_producer(enum shmring_policy policy, const char *name,
+					     size_t elem_size, size_t capacity,
+					     const struct shmring_opts *opts);
+SHMRING_API struct shmring *shmring_consumer(enum shmring_policy policy, const char *name,
+					     size_t elem_size, size_t capacity,
+					     const struct shmring_opts *opts);
+
+/* Bytes a ring needs inside caller memory (header page, slots, guard line).
+ * Returns 0 with errno EINVAL for a bad policy, zero or overflowing sizes. */
+SHMRING_API size_t shmring_memsize(enum shmring_policy policy, size_t elem_size,
+				   size_t capacity);
+/* Place a ring at OFFSET (a multiple of 128) in any segment, local (threads)
+ * or shared (processes). The first attach initialises it.
+ * errno: as shmring_producer, and EINVAL if the ring does not fit. */
+SHMRING_API struct shmring *shmring_attach(struct shmring_mem *mem, size_t offset,
+					   enum shmring_policy policy,
+					   enum shmring_role role, size_t elem_size,
+					   size_t capacity,
+					   const struct shmring_opts *opts);
+/* Release the role and unmap. Never unlinks. NULL is a no-op. A handle
+ * belongs to the process that opened it: in a forked child, close inherited
+ * handles (this unmaps without touching the parent's role) and open new ones;
+ * pushing or popping through an inherited handle races with the parent. */
+SHMRING_API void shmring_close(struct shmring *ring);
+/* Remove NAME. 0 if it did not exist. errno: EINVAL, ENAMETOOLONG, EACCES. */
+SHMRING_API int shmring_unlink(const char *name);
+
+/* Data path. Elements are exactly the ring's elem_size bytes, copied in and
+ * out. errno on failure (never touched on success):
+ *   EAGAIN    try_*: full (push) or empty (pop)
+ *   ETIMEDOUT timed_*: TIMEOUT_NS (relative, CLOCK_MONOTONIC) passed
+ *   EINVAL    NULL argument, or a push on a consumer (pop on a producer)
+ *   EPROTO    the shared segment was overwritten with inconsistent indices
+ * Blocking calls spin for opts.spin_ns, then sleep on a futex; they restart
+ * after signals. */
+SHMRING_API int shmring_try_push(struct shmring *ring, const void *elem);
+SHMRING_API int shmring_push(struct shmring *ring, const void *elem);
+SHMRING_API int shmring_timed_push(struct shmring *ring, const void *elem,
+				   uint64_t timeout_ns);
+SHMRING_API int shmring_try_pop(struct shmring *ring, void *elem);
+SHMRING_API int shmring_pop(struct shmring *ring, void *elem);
+SHMRING_API int shmring_timed_pop(struct shmring *ring, void *elem, uint64_t timeout_ns);
+
+/* Move up to N elements (packed, elem_size apart) without blocking. Returns
+ * how many moved (0 when full or empty), or -1 with EINVAL / EPROTO. */
+SHMRING_API ssize_t shmring_push_burst(struct shmring *ring, const void *elems, size_t n);
+SHMRING_API ssize_t shmring_pop_burst(struct shmring *ring, void *elems, size_t n);
+
+/* State, as of the call (other processes move it on). For MPSC/MPMC, pending
+ * counts positions producers have claimed, including any still being
+ * written. A NULL ring gives 0 (empty: true, full: false) and EINVAL. */
+SHMRING_API size_t shmring_available(const struct shmring *ring); /* free slots */
+SHMRING_API size_t shmring_pending(const struct shmring *ring);	  /* queued items */
+SHMRING_API bool shmring_full(const struct shmring *ring);
+SHMRING_API bool shmring_empty(const struct shmring *ring);
+SHMRING_API size_t shmring_capacity(const struct shmring *ring);
+SHMRING_API size_t shmring_elem_size(const struct shmring *ring);
+
+/* ------------------------------------------------------------------------ */
+/* Endpoints (Join Endpoint): two rings, NAME_AB and NAME_BA                */
+/* ------------------------------------------------------------------------ */
+
+enum shmring_side { SHMRING_SIDE_A = 1, SHMRING_SIDE_B };
+
+struct shmring_endpoint;
+
+/* Side A produces on NAME_AB and consumes NAME_BA; side B the reverse.
+ * errno: as shmring_producer (EBUSY when the side is already open for SPSC
+ * and MPSC), ENAMETOOLONG if NAME_AB does not fit NAME_MAX. */
+SHMRING_API struct shmring_endpoint *
+shmring_endpoint_open(enum shmring_policy policy, enum shmring_side side,
+		      const char *name, size_t elem_size, size_t capacity,
+		      const struct shmring_opts *opts);
+SHMRING_API int shmring_send(struct shmring_endpoint *ep, const void *msg);
+SHMRING_API int shmring_try_send(struct shmring_endpoint *ep, const void *msg);
+SHMRING_API int shmring_timed_send(struct shmring_endpoint *ep, const void *msg,
+				   uint64_t timeout_ns);
+SHMRING_API int shmring_receive(struct shmring_endpoint *ep, void *msg);
+SHMRING_API int shmring_try_receive(struct shmring_endpoint *ep, void *msg);
+SHMRING_API int shmring_timed_receive(struct shmring_endpoint *ep, void *msg,
+				      uint64_t timeout_ns);
+SHMRING_API size_t
+shmring_endpoint_available(const struct shmring_endpoint *ep); /* can send */
+SHMRING_API size_t
+shmring_endpoint_pending(const struct shmring_endpoint *ep); /* can receive */
+/* The two rings, for the state calls and anything else that takes a ring. */
+SHMRING_API struct shmring *shmring_endpoint_tx(struct shmring_endpoint *ep);
+SHMRING_API struct shmring *shmring_endpoint_rx(struct shmring_endpoint *ep);
+SHMRING_API void shmring_endpoint_close(struct shmring_endpoint *ep);
+/* Removes NAME_AB and NAME_BA; 0 if they did not exist. */
+SHMRING_API int shmring_endpoint_unlink(const char *name);
+
 #ifdef __cplusplus
 }
 #endif

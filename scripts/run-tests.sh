@@ -5,6 +5,12 @@ set -u
 limit=$1
 shift
 failed=()
+here=$(cd "$(dirname "$0")/.." && pwd)
+# Sanitizer builds: fail on the first report, ignore Criterion's own leaks.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/tests/lsan.supp:print_suppressions=0}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 for t in "$@"; do
 	name=$(basename "$t")
 	start=$(date +%s%N)

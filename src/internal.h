@@ -32,6 +32,13 @@ static inline void *shmring__errp(int e)
 	return NULL;
 }
 
+/* For calls whose result is a size: 0 with errno set. */
+static inline size_t shmring__err0(int e)
+{
+	errno = e;
+	return 0;
+}
+
 /* Options as the library uses them: the caller's struct (of any size it was
  * compiled with) folded into defaults. */
 struct shmring__opts {

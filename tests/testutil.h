@@ -3,7 +3,11 @@
 #ifndef SHMRING_TESTUTIL_H
 #define SHMRING_TESTUTIL_H
 
+#ifdef SHMRING_CRITERION_SHIM
+#include "crshim.h"
+#else
 #include <criterion/criterion.h>
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

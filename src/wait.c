@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Sleeping waits: a futex eventcount per direction in the shared header.
+ *
+ * The protocol. ec->seq is a 32-bit futex word; bit 0 means "a waiter has
+ * announced itself", the other bits count wakeups.
+ *
+ *   waiter (shmring__wait_op)              publisher (shmring__ec_signal)
+ *   W1 old = fetch_or(&seq, 1)             P1 publish (store head / slot seq)
+ *   W2 full fence                          P2 full fence
+ *   W3 retry the operation (reads P1)      P3 v = load(seq)
+ *   W4 futex_wait(&seq, old | 1)           P4 if (v & 1) CAS(seq: v -> v + 1),
+ *                                             then futex_wake(&seq, all)
+ *
+ * No lost wakeup: W1-W2-W3 and P1-P2-P3 are the two halves of Dekker's
+ * pattern. With a full fence between each side's store and load, it cannot
+ * be that both loads miss the other side's store: either W3 sees P1 (the
+ * waiter takes the element or slot and never sleeps), or P3 sees bit 0 set by
+ * W1 (or by a later W1: its value comes after ours in seq's modification
+ * order) and the publisher clears it with the CAS and wakes. The CAS changes
+ * seq from the value W4 expects, so a waiter that has not yet reached the
+ * kernel returns at once (EAGAIN), and one already queued on the futex is
+ * woken: the kernel compares *seq with the expected value under the futex
+ * bucket lock, so there is no window between the compare and the sleep.
+ * If P3 read seq before W1's fetch_or, the fences order P1 before W3.
+ *
+ * Cost: a publisher pays a fence and a load of a line that only changes when
+ * a waiter announces itself; zero syscalls while nobody sleeps. The CAS makes
+ * one publisher pay for the wake; later ones find bit 0 clear until a waiter
+ * sets it again. A waiter whose re-check (W3) succeeds leaves bit 0 set, which
+ * costs the next publisher one futex_wake that wakes nobody.
+ *
+ * Futexes are shared (no FUTEX_PRIVATE_FLAG): the word lives in memory mapped
+ * by several processes. Deadlines are absolute CLOCK_MONOTONIC, so a wait
+ * restarted after a signal (EINTR) keeps its original deadline.
+ */
+#include "ring.h"
+#include "probes.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t shmring__now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* Sleeps while *WORD == EXPECTED, until DEADLINE (UINT64_MAX: forever).
+ * Returns 0 when woken (or the value differed), -ETIMEDOUT, or -EINTR. */
+static int futex_wait_until(_Atomic uint32_t *word, uint32_t expected, uint64_t deadline)
+{
+	struct timespec ts, *tp = NULL;
+
+	if (deadline != UINT64_MAX) {
+		ts.tv_sec = (time_t)(deadline / 1000000000ull);
+		ts.tv_nsec = (long)(deadline % 1000000000ull);
+		tp = &ts;
+	}
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
+	if (syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, tp, NULL,
+		    FUTEX_BITSET_MATCH_ANY) == 0)
+		return 0;
+	if (errno == EAGAIN)
+		return 0;
+	return -errno;
+}
+
+static void futex_wake_all(_Atomic uint32_t *word)
+{
+	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
+static int ec_side(const struct shmring *r, const struct shmring__ec *ec)
+{
+	return ec == &r->hdr->not_empty ? 1 : 2;
+}
+
+void shmring__ec_wake(struct shmring *r, struct shmring__ec *ec)
+{
+	uint32_t v = atomic_load_explicit(&ec->seq, memory_order_relaxed);
+
+	while (v & 1) {
+		/* P4. seq_cst: a waiter whose W1 reads this value also sees
+		 * everything we published before it (release), see above. */
+		if (atomic_compare_exchange_weak_explicit(&ec->seq, &v, v + 1,
+							  memory_order_seq_cst,
+							  memory_order_relaxed)) {
+			futex_wake_all(&ec->seq);
+			atomic_fetch_add_explicit(&ec->wakes, 1, memory_order_relaxed);
+			SHMRING_PROBE(notify, r, r->name, ec_side(r, ec));
+			return;
+		}
+	}
+}
+
+/* Spins on OP for up to r->spin_ns (bounded by DEADLINE): on two cores a
+ * partner that is running answers within a microsecond or two, far sooner
+ * than a sleep and a wake. */
+static int spin_op(struct shmring *r, shmring__op_fn op, void *buf, uint64_t deadline)
+{
+	uint64_t end;
+	int rc = -EAGAIN;
+
+	if (r->spin_ns <= 0)
+		return rc;
+	end = shmring__now_ns() + (uint64_t)r->spin_ns;
+	if (end > deadline)
+		end = deadline;
+	do {
+		for (int i = 0; i < 32 && rc == -EAGAIN; i++) {
+			cpu_relax();
+			rc = op(r, buf);
+		}
+	} while (rc == -EAGAIN && shmring__now_ns() < end);
+	return rc;
+}
+
+int shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn op,
+		     void *buf, uint64_t deadline)
+{
+	int rc = spin_op(r, op, buf, deadline);
+
+	while (rc == -EAGAIN) {
+		uint32_t old = atomic_fetch_or_explicit(&ec->seq, 1,
+							memory_order_seq_cst); /* W1 */
+		uint64_t t0;
+
+		shmring__full_fence(); /* W2, pairs with P2 in shmring__ec_signal */
+		rc = op(r, buf);       /* W3 */
+		if (rc != -EAGAIN)
+			break;
+		t0 = shmring__now_ns();
+		if (t0 >= deadline)
+			return -ETIMEDOUT;
+		atomic_fetch_add_explicit(&ec->sleepers, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&ec->sleeps, 1, memory_order_relaxed);
+		SHMRING_PROBE(sleep, r, r->name, (int)r->role);
+		rc = futex_wait_until(&ec->seq, old | 1, deadline); /* W4 */
+		atomic_fetch_sub_explicit(&ec->sleepers, 1, memory_order_relaxed);
+		SHMRING_PROBE(wake, r, r->name, (int)r->role, shmring__now_ns() - t0);
+		if (rc == -ETIMEDOUT) {
+			/* One last look: the deadline is not a reason to leave an
+			 * element that arrived as we timed out. */
+			rc = op(r, buf);
+			return rc == -EAGAIN ? -ETIMEDOUT : rc;
+		}
+		if (rc != 0 && rc != -EINTR)
+			return rc;
+		rc = op(r, buf);
+	}
+	return rc;
+}
