@@ -408,6 +408,10 @@ static struct shmring *ring_attach(struct shmring_mem *mem, size_t offset, int p
 	r->mask = r->lap - 1;
 	r->elem_size = (size_t)g.elem_size;
 	r->slot_size = (size_t)g.slot_size;
+	r->fenceless = shmring__barrier_setup();
+	if (r->fenceless)
+		atomic_fetch_or_explicit(&r->hdr->fenceless_publishers, 1,
+					 memory_order_relaxed);
 	rc = reg_claim(r);
 	if (rc)
 		goto fail;

@@ -79,7 +79,9 @@ struct shmring__hdr {
 	_Atomic uint64_t consumers_extra;
 	/* line 7: counters for observers, updated on slow paths only */
 	_Atomic uint64_t opens; /* handles opened on this ring, ever */
-	LINE_PAD(pad7, 8);
+	/* set by any handle whose publishes skip the fence (wait.c) */
+	_Atomic uint32_t fenceless_publishers;
+	LINE_PAD(pad7, 12);
 };
 
 _Static_assert(sizeof(struct shmring__hdr) == 8 * SHMRING_LINE, "header layout");
@@ -115,6 +117,8 @@ struct shmring {
 	uint64_t lap;  /* 1 << shift */
 	size_t elem_size;
 	size_t slot_size;
+	bool fenceless; /* publishes need no fence: waiters use membarrier */
+	bool sliced;	/* our waits must wake up now and then (wait.c) */
 	/* private side state: SPSC both sides, MPSC consumer */
 	uint64_t pos;	 /* my next position */
 	uint64_t cached; /* SPSC: the other side's position as last read */
@@ -182,13 +186,23 @@ static inline void shmring__full_fence(void)
 
 void shmring__ec_wake(struct shmring *r, struct shmring__ec *ec);
 
+/* Whether this process may publish without a fence (membarrier registered),
+ * decided once per process; see wait.c. */
+bool shmring__barrier_setup(void);
+
 /* After publishing (a store the waiter's re-check reads), wake sleepers if
- * any announced themselves. The fence orders our publishing store before our
- * load of seq; it pairs with the fence after the waiter's fetch_or in
- * shmring__ec_wait. Zero syscalls when nobody sleeps. */
+ * any announced themselves. The barrier orders our publishing store before
+ * our load of seq; it pairs with the waiter's barrier after its fetch_or
+ * (shmring__wait_op): a fence on both sides, or, when this process is
+ * registered for membarrier, only a compiler barrier here because the waiter
+ * forces a full barrier on us with membarrier(GLOBAL_EXPEDITED). Zero
+ * syscalls when nobody sleeps. */
 static inline void shmring__ec_signal(struct shmring *r, struct shmring__ec *ec)
 {
-	shmring__full_fence();
+	if (likely(r->fenceless))
+		atomic_signal_fence(memory_order_seq_cst);
+	else
+		shmring__full_fence();
 	if (unlikely(atomic_load_explicit(&ec->seq, memory_order_relaxed) & 1))
 		shmring__ec_wake(r, ec);
 }

@@ -24,8 +24,24 @@
  * bucket lock, so there is no window between the compare and the sleep.
  * If P3 read seq before W1's fetch_or, the fences order P1 before W3.
  *
- * Cost: a publisher pays a fence and a load of a line that only changes when
- * a waiter announces itself; zero syscalls while nobody sleeps. The CAS makes
+ * Asymmetric barrier. A fence on every publish costs more than the rest of
+ * an SPSC push (measured: 2.5x the single-element throughput without it). A
+ * process registered with membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)
+ * therefore publishes with only a compiler barrier as P2, and its waiters use
+ * membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) as W2: it runs a full barrier
+ * on every CPU that runs a registered process (a process not running has
+ * been through one at its context switch). If P3 ran before that barrier,
+ * the barrier also drained P1 before membarrier returned, so W3 sees P1; if
+ * P3 ran after it, W1 (complete before the syscall) is what P3 reads.
+ * Processes that cannot register publish with a fence; a waiter that cannot
+ * issue membarrier while some publisher of the ring skips its fence
+ * (hdr->fenceless_publishers, read after W2) sleeps in 1 ms slices, so the
+ * worst case is a late wakeup, never a lost one. SHMRING_BARRIER=fence in
+ * the environment forces fences (tests run both ways).
+ *
+ * Cost: a publisher pays a (compiler or hardware) barrier and a load of a
+ * line that only changes when a waiter announces itself; zero syscalls while
+ * nobody sleeps. The CAS makes
  * one publisher pay for the wake; later ones find bit 0 clear until a waiter
  * sets it again. A waiter whose re-check (W3) succeeds leaves bit 0 set, which
  * costs the next publisher one futex_wake that wakes nobody.
@@ -38,6 +54,8 @@
 #include "probes.h"
 
 #include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +66,49 @@ uint64_t shmring__now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+#define SLICE_NS 1000000ull
+
+static long sys_membarrier(int cmd)
+{
+	return syscall(SYS_membarrier, cmd, 0, 0);
+}
+
+bool shmring__barrier_setup(void)
+{
+	/* Per process: registration belongs to the address space, and a forked
+	 * child that opens rings registers its own. */
+	static _Atomic pid_t done_for;
+	static _Atomic bool registered;
+	pid_t pid = getpid();
+	const char *env;
+	long cmds;
+	bool ok;
+
+	if (atomic_load_explicit(&done_for, memory_order_acquire) == pid)
+		return atomic_load_explicit(&registered, memory_order_relaxed);
+	env = getenv("SHMRING_BARRIER");
+	cmds = sys_membarrier(MEMBARRIER_CMD_QUERY);
+	ok = !(env && !strcmp(env, "fence")) && cmds > 0 &&
+	     (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
+	     (cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) &&
+	     sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
+	atomic_store_explicit(&registered, ok, memory_order_relaxed);
+	atomic_store_explicit(&done_for, pid, memory_order_release);
+	return ok;
+}
+
+/* W2: the waiter's half of the barrier pair (see the top of this file). */
+static void waiter_barrier(struct shmring *r)
+{
+	if (r->fenceless && sys_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0)
+		return;
+	shmring__full_fence();
+	/* Read after the fence: a fenceless publisher that set the flag later
+	 * did so with a locked RMW after our W1, so its P3 will see W1. */
+	r->sliced =
+		atomic_load_explicit(&r->hdr->fenceless_publishers, memory_order_relaxed);
 }
 
 static inline void cpu_relax(void)
@@ -139,8 +200,8 @@ int shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn o
 							memory_order_seq_cst); /* W1 */
 		uint64_t t0;
 
-		shmring__full_fence(); /* W2, pairs with P2 in shmring__ec_signal */
-		rc = op(r, buf);       /* W3 */
+		waiter_barrier(r); /* W2, pairs with P2 in shmring__ec_signal */
+		rc = op(r, buf);   /* W3 */
 		if (rc != -EAGAIN)
 			break;
 		t0 = shmring__now_ns();
@@ -149,9 +210,13 @@ int shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn o
 		atomic_fetch_add_explicit(&ec->sleepers, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&ec->sleeps, 1, memory_order_relaxed);
 		SHMRING_PROBE(sleep, r, r->name, (int)r->role);
-		rc = futex_wait_until(&ec->seq, old | 1, deadline); /* W4 */
+		rc = futex_wait_until(
+			&ec->seq, old | 1, /* W4 */
+			r->sliced && deadline - t0 > SLICE_NS ? t0 + SLICE_NS : deadline);
 		atomic_fetch_sub_explicit(&ec->sleepers, 1, memory_order_relaxed);
 		SHMRING_PROBE(wake, r, r->name, (int)r->role, shmring__now_ns() - t0);
+		if (rc == -ETIMEDOUT && shmring__now_ns() < deadline)
+			rc = 0; /* a slice ended: look again */
 		if (rc == -ETIMEDOUT) {
 			/* One last look: the deadline is not a reason to leave an
 			 * element that arrived as we timed out. */

@@ -181,8 +181,11 @@ static int stress_consumer(struct stress *s, uint32_t id)
 	return 0;
 }
 
-static void run_stress(enum shmring_policy policy, size_t producers, size_t consumers,
-		       uint64_t total, size_t cap)
+/* FENCED: bit i makes child i (consumers first, then producers) publish with
+ * hardware fences instead of relying on membarrier (wait.c). */
+static uint64_t run_stress_mixed(enum shmring_policy policy, size_t producers,
+				 size_t consumers, uint64_t total, size_t cap,
+				 unsigned int fenced)
 {
 	TEST_NAME(name, "stress");
 	struct stress s = {
@@ -195,19 +198,17 @@ static void run_stress(enum shmring_policy policy, size_t producers, size_t cons
 	};
 	pid_t pids[16];
 	size_t len, n = 0;
+	uint64_t sleeps;
 
 	s.t = tally_new(producers, s.per_producer, &len);
-	for (size_t i = 0; i < consumers; i++) {
+	for (size_t i = 0; i < consumers + producers; i++, n++) {
 		pids[n] = fork();
-		if (pids[n] == 0)
-			_exit(stress_consumer(&s, (uint32_t)i));
-		n++;
-	}
-	for (size_t i = 0; i < producers; i++) {
-		pids[n] = fork();
-		if (pids[n] == 0)
-			_exit(stress_producer(&s, (uint32_t)i));
-		n++;
+		if (pids[n] != 0)
+			continue;
+		if (fenced & (1u << i))
+			setenv("SHMRING_BARRIER", "fence", 1);
+		_exit(i < consumers ? stress_consumer(&s, (uint32_t)i) :
+				      stress_producer(&s, (uint32_t)(i - consumers)));
 	}
 	for (size_t i = 0; i < n; i++)
 		cr_expect_eq(wait_child(pids[i]), 0, "%s",
@@ -221,8 +222,16 @@ static void run_stress(enum shmring_policy policy, size_t producers, size_t cons
 			cr_assert_fail("lost: producer %llu seq %llu",
 				       (unsigned long long)(b / s.per_producer),
 				       (unsigned long long)(b % s.per_producer));
+	sleeps = atomic_load(&s.t->sleeps_seen);
 	munmap(s.t, len);
 	shmring_unlink(name);
+	return sleeps; /* times consumers slept: the wake path was used */
+}
+
+static void run_stress(enum shmring_policy policy, size_t producers, size_t consumers,
+		       uint64_t total, size_t cap)
+{
+	run_stress_mixed(policy, producers, consumers, total, cap, 0);
 }
 
 Test(stress, spsc_1x1_processes_every_message_checked, .timeout = 300)
@@ -238,6 +247,16 @@ Test(stress, mpsc_3x1_processes_every_message_checked, .timeout = 300)
 Test(stress, mpmc_3x3_processes_every_message_checked, .timeout = 300)
 {
 	run_stress(SHMRING_MPMC, 3, 3, 1000000, 144);
+}
+
+/* Processes that publish with fences and processes that rely on membarrier,
+ * on one ring: the fenced consumer must not miss the fenceless producers'
+ * wakeups (it sleeps in slices), and vice versa. Small ring: many sleeps. */
+Test(stress, mixed_fence_and_membarrier_processes, .timeout = 300)
+{
+	cr_expect_gt(run_stress_mixed(SHMRING_MPSC, 3, 1, 300000, 7, 0x1 | 0x4), 0);
+	cr_expect_gt(run_stress_mixed(SHMRING_SPSC, 1, 1, 300000, 3, 0x2), 0);
+	cr_expect_gt(run_stress_mixed(SHMRING_SPSC, 1, 1, 300000, 3, 0x3), 0);
 }
 
 /* ---- creation race ------------------------------------------------------------ */
