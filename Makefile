@@ -81,9 +81,9 @@ endif
 TESTS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 TEST_TIMEOUT ?= 600
 
-all: $(LIB_SO) $(LIB_A) $(BUILD)/shmring.pc
+all: $(LIB_SO) $(LIB_A) $(BUILD)/shmring.pc examples
 
-.PHONY: all check deps deps-quiet install uninstall clean defconfig menuconfig format FORCE
+.PHONY: all check demo examples deps deps-quiet install uninstall clean defconfig menuconfig format FORCE
 
 # ---------------------------------------------------------------- config.h
 # Rewritten only when a switch changes, so objects rebuild exactly then.
@@ -122,6 +122,23 @@ $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIB_A) $(BUILD)/config.h
 check: deps-quiet
 	@$(MAKE) --no-print-directory all $(TESTS)
 	@scripts/run-tests.sh $(TEST_TIMEOUT) $(TESTS)
+
+# ---------------------------------------------------------------- examples
+# Linked against the shared library, as users link them.
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+EXAMPLE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNFLAGS) -Iinclude -Itests
+EXAMPLE_LDFLAGS := -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring $(SAN_LDFLAGS)
+
+examples: $(EXAMPLES)
+
+$(BUILD)/examples/%: examples/%.c include/shmring.h tests/msg.h $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< $(EXAMPLE_LDFLAGS)
+
+# The README's first command: real processes, throughput and latency.
+demo: deps-quiet
+	@$(MAKE) --no-print-directory all $(BUILD)/examples/demo
+	$(BUILD)/examples/demo $(DEMO_ARGS)
 
 # ---------------------------------------------------------------- misc
 deps:
