@@ -48,9 +48,16 @@ SHMRING_PROBES(SHMRING_SEMAPHORE_DECL)
 			STAP_PROBEV(shmring, name, __VA_ARGS__); \
 	} while (0)
 #else
+/* Arguments still count as used (no warnings), in code the compiler drops. */
+static inline void shmring__probe_off(int unused, ...)
+{
+	(void)unused;
+}
 #define SHMRING_PROBE_ON(name) 0
-#define SHMRING_PROBE(name, ...) \
-	do {                     \
+#define SHMRING_PROBE(name, ...)                            \
+	do {                                                \
+		if (0)                                      \
+			shmring__probe_off(0, __VA_ARGS__); \
 	} while (0)
 #endif
 
