@@ -60,8 +60,8 @@ ifeq ($(CONFIG_IO_URING),y)
 LIB_LIBS += -luring
 endif
 
-LIB_SRCS := src/common.c src/mem.c src/ring.c src/queue.c src/wait.c src/endpoint.c \
-	src/probes.c
+LIB_SRCS := src/common.c src/mem.c src/ring.c src/queue.c src/wait.c src/waitfd.c \
+	src/endpoint.c src/probes.c
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIB_SO := $(BUILD)/libshmring.so.$(VERSION)
 LIB_SONAME := libshmring.so.$(VERSION_MAJOR)
@@ -95,7 +95,7 @@ $(BUILD)/config.h: FORCE
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
 # ---------------------------------------------------------------- library
-$(BUILD)/obj/%.o: src/%.c $(BUILD)/config.h $(wildcard src/*.h) include/shmring.h
+$(BUILD)/obj/%.o: src/%.c $(BUILD)/config.h $(wildcard src/*.h) $(wildcard include/*.h include/shmring/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(LIB_CFLAGS) -c -o $@ $<
 
@@ -119,8 +119,15 @@ $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIB_A) $(BUILD)/config.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(TEST_CFLAGS) -Isrc -o $@ $< $(TEST_LIBS) $(SAN_LDFLAGS)
 
+# Programs the tests exec (unrelated processes that share only a ring name).
+TEST_HELPERS := $(BUILD)/tests/ring_helper
+
+$(BUILD)/tests/ring_helper: tests/ring_helper.c tests/msg.h $(LIB_A) $(BUILD)/config.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
+
 check: deps-quiet
-	@$(MAKE) --no-print-directory all $(TESTS)
+	@$(MAKE) --no-print-directory all $(TESTS) $(TEST_HELPERS)
 	@scripts/run-tests.sh $(TEST_TIMEOUT) $(TESTS)
 
 # ---------------------------------------------------------------- examples
@@ -164,6 +171,7 @@ install: all
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libshmring.so
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 0644 include/shmring.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 0644 include/shmring/uring.h $(DESTDIR)$(INCLUDEDIR)/shmring/
 	install -m 0644 $(BUILD)/shmring.pc $(DESTDIR)$(PKGCONFIGDIR)/
 
 uninstall:

@@ -2,6 +2,9 @@
 /* Prints the messages of the SPSC ring NAME until an empty one arrives, then
  * removes the ring. It sleeps (no CPU) while the ring is empty.
  *   ./consumer demo-ring & ./producer demo-ring 10 */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* clock_gettime, sched_setaffinity with plain -std=c11 */
+#endif
 #include <shmring.h>
 
 #include <errno.h>

@@ -8,6 +8,9 @@
  *
  *   build/demo [-n MESSAGES] [-r ROUND_TRIPS]
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* clock_gettime, sched_setaffinity with plain -std=c11 */
+#endif
 #include <shmring.h>
 
 #include "msg.h"

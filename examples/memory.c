@@ -2,6 +2,9 @@
 /* Memory backends: a named shared segment seen by a child process, bound to
  * NUMA node 0 and locked in RAM where the system allows it.
  *   cc memory.c $(pkg-config --cflags --libs shmring) && ./a.out */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* clock_gettime, sched_setaffinity with plain -std=c11 */
+#endif
 #include <shmring.h>
 
 #include <errno.h>

@@ -3,6 +3,9 @@
  * plus one. With no arguments it forks and plays both sides; with "a" or "b"
  * it plays one, so two shells can talk:
  *   ./pingpong b & ./pingpong a */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* clock_gettime, sched_setaffinity with plain -std=c11 */
+#endif
 #include <shmring.h>
 
 #include <errno.h>

@@ -3,6 +3,9 @@
  * tells the consumer to stop. Run examples/consumer.c with the same NAME, in
  * any order, from any shell:
  *   ./consumer demo-ring & ./producer demo-ring 10 */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* clock_gettime, sched_setaffinity with plain -std=c11 */
+#endif
 #include <shmring.h>
 
 #include <errno.h>

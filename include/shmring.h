@@ -199,6 +199,38 @@ SHMRING_API size_t shmring_capacity(const struct shmring *ring);
 SHMRING_API size_t shmring_elem_size(const struct shmring *ring);
 
 /* ------------------------------------------------------------------------ */
+/* Event loops                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* A pollable fd for the handle, owned by it (closed by shmring_close; do not
+ * close it yourself). It is readable (EPOLLIN) when the next try_pop
+ * (consumer) or try_push (producer) would succeed. Convention of a
+ * non-blocking socket: when it is readable, call try_pop / try_push (or the
+ * bursts) until EAGAIN; that EAGAIN re-arms the fd. No wakeup is lost; at most
+ * one spurious wake per arm (another consumer took the element first). Works
+ * between unrelated processes that share only the ring's name.
+ * Backend (opts.fd_backend, or SHMRING_FD_BACKEND=uring|thread in the
+ * environment; default: the first that works): io_uring FUTEX_WAIT on the
+ * ring's futex word (Linux >= 6.7; the fd is an io_uring fd, so epoll_wait
+ * may return EINTR while the kernel runs io_uring task work: retry), or an
+ * eventfd fed by a waiter thread. Calling it again returns the same fd.
+ * errno: EINVAL, ENOTSUP (the backend asked for is missing), EMFILE, ENOMEM,
+ * EPERM (io_uring forced but disabled). */
+SHMRING_API int shmring_fd(struct shmring *ring);
+/* The backend behind shmring_fd: SHMRING_FD_URING or SHMRING_FD_THREAD, or
+ * -1 with EINVAL if the handle has no fd. */
+SHMRING_API int shmring_fd_backend(const struct shmring *ring);
+
+/* For event loops that wait on futexes themselves (io_uring FUTEX_WAIT,
+ * futex_waitv): announces a waiter and says what to wait on. Returns 1 if
+ * the next try call can make progress now (do not wait), 0 if the caller may
+ * sleep until the 32-bit futex word *WORD (shared, in the ring's segment)
+ * differs from *EXPECTED, or -1 with EINVAL. Any wakeup means "try again".
+ * include/shmring/uring.h wraps it as shmring_prep_wait(). */
+SHMRING_API int shmring_arm(struct shmring *ring, const uint32_t **word,
+			    uint32_t *expected);
+
+/* ------------------------------------------------------------------------ */
 /* Endpoints (Join Endpoint): two rings, NAME_AB and NAME_BA                */
 /* ------------------------------------------------------------------------ */
 
@@ -225,6 +257,9 @@ SHMRING_API size_t
 shmring_endpoint_available(const struct shmring_endpoint *ep); /* can send */
 SHMRING_API size_t
 shmring_endpoint_pending(const struct shmring_endpoint *ep); /* can receive */
+/* The receive ring's fd: readable when shmring_try_receive would succeed
+ * (see shmring_fd). */
+SHMRING_API int shmring_endpoint_fd(struct shmring_endpoint *ep);
 /* The two rings, for the state calls and anything else that takes a ring. */
 SHMRING_API struct shmring *shmring_endpoint_tx(struct shmring_endpoint *ep);
 SHMRING_API struct shmring *shmring_endpoint_rx(struct shmring_endpoint *ep);

@@ -92,6 +92,11 @@ size_t shmring_endpoint_pending(const struct shmring_endpoint *ep)
 	return ep ? shmring_pending(ep->rx) : shmring__err0(EINVAL);
 }
 
+int shmring_endpoint_fd(struct shmring_endpoint *ep)
+{
+	return ep ? shmring_fd(ep->rx) : shmring__err(EINVAL);
+}
+
 struct shmring *shmring_endpoint_tx(struct shmring_endpoint *ep)
 {
 	return ep ? ep->tx : shmring__errp(EINVAL);

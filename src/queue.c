@@ -340,6 +340,27 @@ int shmring__try_pop(struct shmring *r, void *elem)
 	}
 }
 
+bool shmring__can_progress(struct shmring *r)
+{
+	uint64_t p;
+
+	switch (r->kind) {
+	case K_SPSC_PROD:
+		return spsc_free(r, 1) > 0;
+	case K_SPSC_CONS:
+		return spsc_ready(r, 1) > 0;
+	case K_MPSC_CONS:
+		p = r->pos;
+		return mp_ready(r, &r->hdr->tail, &p, 1, 1) != -EAGAIN;
+	case K_MPMC_CONS:
+		p = atomic_load_explicit(&r->hdr->tail, memory_order_relaxed);
+		return mp_ready(r, &r->hdr->tail, &p, 1, 1) != -EAGAIN;
+	default: /* MP producers */
+		p = atomic_load_explicit(&r->hdr->head, memory_order_relaxed);
+		return mp_ready(r, &r->hdr->head, &p, 1, 0) != -EAGAIN;
+	}
+}
+
 static inline uint64_t occupancy(const struct shmring *r)
 {
 	return shmring_pending(r);
@@ -359,6 +380,9 @@ static inline int op_result(struct shmring *r, int rc, bool push)
 			SHMRING_PROBE(full, r, r->name, r->cap);
 		else
 			SHMRING_PROBE(empty, r, r->name);
+		/* The pollable fd's convention: EAGAIN re-arms it. */
+		if (r->waitfd)
+			shmring__waitfd_rearm(r);
 	}
 	return shmring__err(-rc);
 }
@@ -459,10 +483,13 @@ ssize_t shmring_push_burst(struct shmring *r, const void *elems, size_t n)
 	}
 	if (err && err != -EAGAIN)
 		return shmring__err(-err);
-	if (m)
+	if (m) {
 		SHMRING_PROBE(push, r, r->name, occupancy(r), r->cap);
-	else
+	} else {
 		SHMRING_PROBE(full, r, r->name, r->cap);
+		if (r->waitfd)
+			shmring__waitfd_rearm(r);
+	}
 	return (ssize_t)m;
 }
 
@@ -492,9 +519,12 @@ ssize_t shmring_pop_burst(struct shmring *r, void *elems, size_t n)
 	}
 	if (err && err != -EAGAIN)
 		return shmring__err(-err);
-	if (m)
+	if (m) {
 		SHMRING_PROBE(pop, r, r->name, occupancy(r), r->cap);
-	else
+	} else {
 		SHMRING_PROBE(empty, r, r->name);
+		if (r->waitfd)
+			shmring__waitfd_rearm(r);
+	}
 	return (ssize_t)m;
 }

@@ -489,6 +489,7 @@ void shmring_close(struct shmring *r)
 	if (!r)
 		return;
 	SHMRING_PROBE(close, r, r->name, (int)r->policy, (int)r->role);
+	shmring__waitfd_close(r);
 	/* A handle inherited over fork belongs to the parent: the child only
 	 * unmaps it and leaves the parent's role alone. */
 	if (getpid() == r->pid)

@@ -207,6 +207,15 @@ static inline void shmring__ec_signal(struct shmring *r, struct shmring__ec *ec)
 		shmring__ec_wake(r, ec);
 }
 
+/* W1 + W2 of the protocol in wait.c: announce a waiter on EC and order that
+ * before the caller's re-check. Returns the futex value to wait on. */
+uint32_t shmring__ec_announce(struct shmring *r, struct shmring__ec *ec);
+
+/* Sleeps while *WORD == EXPECTED until DEADLINE (absolute CLOCK_MONOTONIC
+ * ns, UINT64_MAX = never). 0 when woken or changed, -ETIMEDOUT, -EINTR. */
+int shmring__futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t deadline);
+void shmring__futex_wake_all(_Atomic uint32_t *word);
+
 /* One attempt of the operation: 0 or a negative errno. */
 typedef int (*shmring__op_fn)(struct shmring *r, void *buf);
 
@@ -221,6 +230,16 @@ uint64_t shmring__now_ns(void);
 
 int shmring__try_push(struct shmring *r, void *elem);
 int shmring__try_pop(struct shmring *r, void *elem);
+/* Whether the handle's next try_push (producer) / try_pop (consumer) would
+ * find room / an element, without doing it. A corrupt index counts as
+ * "yes", so that the operation itself reports EPROTO. */
+bool shmring__can_progress(struct shmring *r);
+
+/* ---- waitfd.c ------------------------------------------------------------- */
+
+/* After a try call found nothing to do: make the handle's fd wait again. */
+void shmring__waitfd_rearm(struct shmring *r);
+void shmring__waitfd_close(struct shmring *r);
 
 /* The eventcount a handle waits on: consumers wait for "not empty",
  * producers for "not full". */

@@ -122,7 +122,7 @@ static inline void cpu_relax(void)
 
 /* Sleeps while *WORD == EXPECTED, until DEADLINE (UINT64_MAX: forever).
  * Returns 0 when woken (or the value differed), -ETIMEDOUT, or -EINTR. */
-static int futex_wait_until(_Atomic uint32_t *word, uint32_t expected, uint64_t deadline)
+int shmring__futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t deadline)
 {
 	struct timespec ts, *tp = NULL;
 
@@ -140,7 +140,7 @@ static int futex_wait_until(_Atomic uint32_t *word, uint32_t expected, uint64_t 
 	return -errno;
 }
 
-static void futex_wake_all(_Atomic uint32_t *word)
+void shmring__futex_wake_all(_Atomic uint32_t *word)
 {
 	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
@@ -160,7 +160,7 @@ void shmring__ec_wake(struct shmring *r, struct shmring__ec *ec)
 		if (atomic_compare_exchange_weak_explicit(&ec->seq, &v, v + 1,
 							  memory_order_seq_cst,
 							  memory_order_relaxed)) {
-			futex_wake_all(&ec->seq);
+			shmring__futex_wake_all(&ec->seq);
 			atomic_fetch_add_explicit(&ec->wakes, 1, memory_order_relaxed);
 			SHMRING_PROBE(notify, r, r->name, ec_side(r, ec));
 			return;
@@ -190,18 +190,25 @@ static int spin_op(struct shmring *r, shmring__op_fn op, void *buf, uint64_t dea
 	return rc;
 }
 
+uint32_t shmring__ec_announce(struct shmring *r, struct shmring__ec *ec)
+{
+	uint32_t old =
+		atomic_fetch_or_explicit(&ec->seq, 1, memory_order_seq_cst); /* W1 */
+
+	waiter_barrier(r); /* W2, pairs with P2 in shmring__ec_signal */
+	return old | 1;
+}
+
 int shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn op,
 		     void *buf, uint64_t deadline)
 {
 	int rc = spin_op(r, op, buf, deadline);
 
 	while (rc == -EAGAIN) {
-		uint32_t old = atomic_fetch_or_explicit(&ec->seq, 1,
-							memory_order_seq_cst); /* W1 */
+		uint32_t expected = shmring__ec_announce(r, ec);
 		uint64_t t0;
 
-		waiter_barrier(r); /* W2, pairs with P2 in shmring__ec_signal */
-		rc = op(r, buf);   /* W3 */
+		rc = op(r, buf); /* W3 */
 		if (rc != -EAGAIN)
 			break;
 		t0 = shmring__now_ns();
@@ -210,8 +217,8 @@ int shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn o
 		atomic_fetch_add_explicit(&ec->sleepers, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&ec->sleeps, 1, memory_order_relaxed);
 		SHMRING_PROBE(sleep, r, r->name, (int)r->role);
-		rc = futex_wait_until(
-			&ec->seq, old | 1, /* W4 */
+		rc = shmring__futex_wait(
+			&ec->seq, expected, /* W4 */
 			r->sliced && deadline - t0 > SLICE_NS ? t0 + SLICE_NS : deadline);
 		atomic_fetch_sub_explicit(&ec->sleepers, 1, memory_order_relaxed);
 		SHMRING_PROBE(wake, r, r->name, (int)r->role, shmring__now_ns() - t0);
@@ -228,4 +235,17 @@ int shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn o
 		rc = op(r, buf);
 	}
 	return rc;
+}
+
+int shmring_arm(struct shmring *r, const uint32_t **word, uint32_t *expected)
+{
+	struct shmring__ec *ec;
+
+	if (!r || !word || !expected)
+		return shmring__err(EINVAL);
+	ec = shmring__my_ec(r);
+	*expected = shmring__ec_announce(r, ec);
+	*word = (const uint32_t *)&ec->seq;
+	/* W3 for an event loop: it sleeps only if nothing can be done now. */
+	return shmring__can_progress(r) ? 1 : 0;
 }

@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Pollable fds (DESIGN.md §2 "Event loops", §5): shmring_fd() gives an fd that
+ * becomes readable when the handle's next try_pop (consumer) or try_push
+ * (producer) would succeed. Convention of a non-blocking socket: when epoll
+ * says readable, call try_* until EAGAIN; that EAGAIN re-arms the fd.
+ *
+ * Arming is the waiter's half of the eventcount protocol (wait.c): announce
+ * (W1, W2), re-check (W3), and if nothing can be done, start a wait on the
+ * futex word with the announced value (W4) that completes when a publisher
+ * clears the announce bit and wakes, or at once if the word already changed.
+ * So a publish after the re-check always ends the wait: no lost wakeup. A
+ * completed wait makes the fd readable until the next EAGAIN; one that ends
+ * because of another consumer's progress is the one spurious wake an arm can
+ * cost.
+ *
+ * Backends, chosen at run time (opts.fd_backend, else SHMRING_FD_BACKEND in
+ * the environment: "uring" or "thread", else the first that works):
+ *  - io_uring: an IORING_OP_FUTEX_WAIT (Linux >= 6.7) on the ring's futex
+ *    word; the io_uring fd is the pollable fd (readable while its completion
+ *    queue holds an entry). No thread, no daemon, works between processes
+ *    that share only the ring's name (shared futexes key on the page).
+ *  - thread: an eventfd written by a per-handle thread that blocks in
+ *    futex_wait on the word. For kernels without io_uring futex ops,
+ *    kernel.io_uring_disabled, or seccomp filters that block io_uring.
+ * Only handles that ask for an fd pay for one; rings without it keep zero
+ * syscalls while nobody sleeps.
+ */
+#include "ring.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#if CONFIG_IO_URING
+#include <liburing.h>
+#endif
+
+/* Debian's headers predate these (Linux 6.7 io_uring futex ops, futex2). */
+#ifndef IORING_OP_FUTEX_WAIT
+#define IORING_OP_FUTEX_WAIT 51
+#endif
+#ifndef FUTEX2_SIZE_U32
+#define FUTEX2_SIZE_U32 0x02
+#endif
+#ifndef FUTEX_BITSET_MATCH_ANY
+#define FUTEX_BITSET_MATCH_ANY 0xffffffff
+#endif
+
+struct shmring__waitfd {
+	int backend; /* SHMRING_FD_URING or SHMRING_FD_THREAD */
+	int fd;	     /* what the caller polls */
+	struct shmring__ec *ec;
+#if CONFIG_IO_URING
+	struct io_uring uring;
+	unsigned int inflight; /* submitted, completion not yet reaped */
+#endif
+	pthread_t thread;
+	_Atomic uint32_t cmd;	   /* thread: arm count << 1 | stop (a private futex) */
+	_Atomic uint32_t expected; /* thread: the value of ec->seq to wait on */
+	_Atomic bool busy;	   /* thread: waiting, or about to, on ec->seq */
+};
+
+/* ---- io_uring -------------------------------------------------------------- */
+
+#if CONFIG_IO_URING
+static int uring_open(struct shmring__waitfd *w)
+{
+	struct io_uring_probe *probe;
+	bool futex_ok;
+	int rc = io_uring_queue_init(4, &w->uring, 0);
+
+	if (rc)
+		return rc; /* -ENOSYS, -EPERM (io_uring_disabled), ... */
+	probe = io_uring_get_probe_ring(&w->uring);
+	futex_ok = probe && io_uring_opcode_supported(probe, IORING_OP_FUTEX_WAIT);
+	io_uring_free_probe(probe);
+	if (!futex_ok) {
+		io_uring_queue_exit(&w->uring);
+		return -ENOTSUP;
+	}
+	w->fd = w->uring.ring_fd;
+	return 0;
+}
+
+static void uring_reap(struct shmring__waitfd *w)
+{
+	struct io_uring_cqe *cqe;
+
+	while (io_uring_peek_cqe(&w->uring, &cqe) == 0) {
+		io_uring_cqe_seen(&w->uring, cqe);
+		w->inflight--;
+	}
+}
+
+/* Makes the fd readable when *word != expected (READY: at once). */
+static int uring_arm(struct shmring__waitfd *w, bool ready, uint32_t expected)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->uring);
+	int rc;
+
+	if (!sqe)
+		return -EBUSY;
+	if (ready) {
+		io_uring_prep_nop(sqe);
+	} else {
+		/* fd = futex2 flags (32-bit, shared), addr = word, addr2 = value,
+		 * addr3 = bitset mask: liburing 2.3 has no prep helper. */
+		io_uring_prep_rw(IORING_OP_FUTEX_WAIT, sqe, FUTEX2_SIZE_U32, &w->ec->seq,
+				 0, expected);
+		sqe->addr3 = FUTEX_BITSET_MATCH_ANY;
+	}
+	rc = io_uring_submit(&w->uring);
+	if (rc < 0)
+		return rc;
+	w->inflight++;
+	return 0;
+}
+#endif
+
+/* ---- waiter thread --------------------------------------------------------- */
+
+#define CMD_STOP 1u
+#define CMD_ARM	 2u
+
+static void *waiter_main(void *arg)
+{
+	struct shmring__waitfd *w = arg;
+	uint32_t seen = 0;
+
+	for (;;) {
+		uint32_t cmd = atomic_load_explicit(&w->cmd, memory_order_acquire);
+		uint64_t one = 1;
+
+		if (cmd & CMD_STOP)
+			return NULL;
+		if (cmd == seen) {
+			shmring__futex_wait(&w->cmd, cmd,
+					    UINT64_MAX); /* idle until armed */
+			continue;
+		}
+		seen = cmd;
+		/* acquire on cmd (above) pairs with the release in thread_arm:
+		 * expected is the value announced for this arm. */
+		while (shmring__futex_wait(
+			       &w->ec->seq,
+			       atomic_load_explicit(&w->expected, memory_order_relaxed),
+			       UINT64_MAX) == -EINTR)
+			;
+		/* Not busy before the eventfd write: an arm that sees busy
+		 * false starts its own wait, so at worst the fd is readable
+		 * once too often (one spurious wake), never too rarely. */
+		atomic_store_explicit(&w->busy, false, memory_order_seq_cst);
+		if (write(w->fd, &one, sizeof(one)) < 0) {
+			/* The counter cannot overflow: we are its only writer. */
+		}
+	}
+}
+
+static int thread_open(struct shmring__waitfd *w)
+{
+	int rc;
+
+	w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->fd < 0)
+		return -errno;
+	rc = pthread_create(&w->thread, NULL, waiter_main, w);
+	if (rc) {
+		close(w->fd);
+		return -rc;
+	}
+	return 0;
+}
+
+static int thread_arm(struct shmring__waitfd *w, bool ready, uint32_t expected)
+{
+	uint64_t one = 1;
+
+	if (ready)
+		return write(w->fd, &one, sizeof(one)) < 0 ? -errno : 0;
+	atomic_store_explicit(&w->expected, expected, memory_order_relaxed);
+	atomic_store_explicit(&w->busy, true, memory_order_relaxed);
+	/* release: the thread reads expected after it sees the new cmd. */
+	atomic_fetch_add_explicit(&w->cmd, CMD_ARM, memory_order_release);
+	shmring__futex_wake_all(&w->cmd);
+	return 0;
+}
+
+static void thread_close(struct shmring__waitfd *w)
+{
+	uint32_t v = atomic_load_explicit(&w->expected, memory_order_relaxed);
+
+	atomic_fetch_or_explicit(&w->cmd, CMD_STOP, memory_order_release);
+	shmring__futex_wake_all(&w->cmd);
+	/* If the thread is about to wait on (or waits on) the ring's word,
+	 * move the word on (counter + 1, the announce bit kept, which every
+	 * other waiter reads as "look again") so that it returns. */
+	if (atomic_load_explicit(&w->busy, memory_order_seq_cst))
+		atomic_compare_exchange_strong(&w->ec->seq, &v, v + 2);
+	shmring__futex_wake_all(&w->ec->seq);
+	pthread_join(w->thread, NULL);
+	close(w->fd);
+}
+
+/* ---- the fd ------------------------------------------------------------------ */
+
+static int backend_wanted(const struct shmring *r)
+{
+	const char *env = getenv("SHMRING_FD_BACKEND");
+
+	if (r->fd_backend != SHMRING_FD_AUTO)
+		return r->fd_backend;
+	if (env && !strcmp(env, "uring"))
+		return SHMRING_FD_URING;
+	if (env && !strcmp(env, "thread"))
+		return SHMRING_FD_THREAD;
+	return SHMRING_FD_AUTO;
+}
+
+/* Drains readiness and, unless a wait is still pending, arms a new one. */
+static int waitfd_arm(struct shmring *r)
+{
+	struct shmring__waitfd *w = r->waitfd;
+	uint32_t expected;
+	bool ready;
+
+#if CONFIG_IO_URING
+	if (w->backend == SHMRING_FD_URING) {
+		uring_reap(w);
+		if (w->inflight)
+			return 0; /* still waiting: it will complete on a publish */
+		expected = shmring__ec_announce(r, w->ec);
+		ready = shmring__can_progress(r);
+		return uring_arm(w, ready, expected);
+	}
+#endif
+	uint64_t drained;
+
+	if (read(w->fd, &drained, sizeof(drained)) < 0 && errno != EAGAIN)
+		return -errno;
+	if (atomic_load_explicit(&w->busy, memory_order_seq_cst))
+		return 0; /* the thread still waits: it writes the fd on a publish */
+	expected = shmring__ec_announce(r, w->ec);
+	ready = shmring__can_progress(r);
+	return thread_arm(w, ready, expected);
+}
+
+void shmring__waitfd_rearm(struct shmring *r)
+{
+	/* Nothing to report from here: a failed arm leaves the fd readable
+	 * (io_uring: the failed wait completes; thread: we write it), so the
+	 * caller comes back and the next EAGAIN tries again. */
+	if (waitfd_arm(r) < 0 && r->waitfd->backend == SHMRING_FD_THREAD) {
+		uint64_t one = 1;
+
+		if (write(r->waitfd->fd, &one, sizeof(one)) < 0) {
+		}
+	}
+}
+
+int shmring_fd(struct shmring *r)
+{
+	struct shmring__waitfd *w;
+	int want, rc = -ENOTSUP;
+
+	if (!r)
+		return shmring__err(EINVAL);
+	if (r->waitfd)
+		return r->waitfd->fd;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return shmring__err(ENOMEM);
+	w->ec = shmring__my_ec(r);
+	want = backend_wanted(r);
+#if CONFIG_IO_URING
+	if (want != SHMRING_FD_THREAD) {
+		rc = uring_open(w);
+		w->backend = SHMRING_FD_URING;
+	}
+#endif
+	if (rc && want != SHMRING_FD_URING) {
+		rc = thread_open(w);
+		w->backend = SHMRING_FD_THREAD;
+	}
+	if (rc) {
+		free(w);
+		return shmring__err(-rc);
+	}
+	r->waitfd = w;
+	rc = waitfd_arm(r);
+	if (rc) {
+		shmring__waitfd_close(r);
+		return shmring__err(-rc);
+	}
+	return w->fd;
+}
+
+int shmring_fd_backend(const struct shmring *r)
+{
+	if (!r || !r->waitfd)
+		return shmring__err(EINVAL);
+	return r->waitfd->backend;
+}
+
+void shmring__waitfd_close(struct shmring *r)
+{
+	struct shmring__waitfd *w = r->waitfd;
+
+	if (!w)
+		return;
+#if CONFIG_IO_URING
+	if (w->backend == SHMRING_FD_URING) {
+		/* Tearing the ring down cancels a pending futex wait. */
+		io_uring_queue_exit(&w->uring);
+	}
+#endif
+	if (w->backend == SHMRING_FD_THREAD)
+		thread_close(w);
+	free(w);
+	r->waitfd = NULL;
+}
