@@ -94,7 +94,7 @@ static pid_t spawn_helper(const char *verb, enum shmring_policy pol, const char 
 	snprintf(a[2], sizeof(a[2]), "%zu", cap);
 	snprintf(a[3], sizeof(a[3]), "%ld", count);
 	snprintf(a[4], sizeof(a[4]), "%ld", delay_us);
-	pid = fork();
+	pid = test_fork();
 	if (pid == 0) {
 		execl(helper, helper, verb, a[0], name, a[1], a[2], a[3], a[4],
 		      (char *)NULL);
@@ -257,7 +257,7 @@ static void epoll_stress(int backend, uint64_t total)
 		open_with_fd(SHMRING_CONSUMER, SHMRING_MPSC, name, 256, backend, &fd);
 	ep = epoll_for(fd);
 	for (uint32_t i = 0; i < producers; i++) {
-		pids[i] = fork();
+		pids[i] = test_fork();
 		if (pids[i] == 0)
 			_exit(bursty_producer(name, i, per));
 	}
@@ -312,6 +312,7 @@ static void arm_race(int backend, long rounds)
 	_Atomic long *turn = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	unsigned char m[ELEM];
+	long spurious = 0;
 	int fd, ep;
 	pid_t pid;
 
@@ -319,7 +320,7 @@ static void arm_race(int backend, long rounds)
 	struct shmring *r =
 		open_with_fd(SHMRING_CONSUMER, SHMRING_SPSC, name, 16, backend, &fd);
 	ep = epoll_for(fd);
-	pid = fork();
+	pid = test_fork();
 	if (pid == 0) {
 		struct shmring *p = shmring_producer(SHMRING_SPSC, name, ELEM, 16, NULL);
 
@@ -349,6 +350,8 @@ static void arm_race(int backend, long rounds)
 		cr_assert_eq(seq, (uint64_t)i);
 	}
 	cr_expect_eq(wait_child(pid), 0);
+	cr_log_info("%s: %ld of %ld rounds saw a spurious wake", backend_names[backend],
+		    spurious, rounds);
 	munmap((void *)turn, 4096);
 	close(ep);
 	shmring_close(r);

@@ -202,7 +202,7 @@ static uint64_t run_stress_mixed(enum shmring_policy policy, size_t producers,
 
 	s.t = tally_new(producers, s.per_producer, &len);
 	for (size_t i = 0; i < consumers + producers; i++, n++) {
-		pids[n] = fork();
+		pids[n] = test_fork();
 		if (pids[n] != 0)
 			continue;
 		if (fenced & (1u << i))

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,10 +45,21 @@ static inline uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* fork() for tests: the child is killed if the test process dies (a failed
+ * assertion ends it), so no child is left spinning or holding a ring. */
+static inline pid_t test_fork(void)
+{
+	pid_t parent = getpid(), pid = fork();
+
+	if (pid == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent))
+		_exit(99);
+	return pid;
+}
+
 /* Runs FN(ARG) in a forked child whose exit status is FN's return value. */
 static inline pid_t fork_child(int (*fn)(void *), void *arg)
 {
-	pid_t pid = fork();
+	pid_t pid = test_fork();
 
 	if (pid == 0)
 		_exit(fn(arg));
