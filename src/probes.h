@@ -48,9 +48,17 @@ SHMRING_PROBES(SHMRING_SEMAPHORE_DECL)
 			STAP_PROBEV(shmring, name, __VA_ARGS__); \
 	} while (0)
 #else
+/* Without probes the arguments still count as used (no unused-variable
+ * warnings where a value exists only for a probe), but are never evaluated. */
+static inline void shmring__probe_args(int unused, ...)
+{
+	(void)unused;
+}
 #define SHMRING_PROBE_ON(name) 0
-#define SHMRING_PROBE(name, ...) \
-	do {                     \
+#define SHMRING_PROBE(name, ...)                             \
+	do {                                                 \
+		if (0)                                       \
+			shmring__probe_args(0, __VA_ARGS__); \
 	} while (0)
 #endif
 
