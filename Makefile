@@ -61,7 +61,7 @@ LIB_LIBS += -luring
 endif
 
 LIB_SRCS := src/common.c src/mem.c src/ring.c src/queue.c src/wait.c src/endpoint.c \
-	src/probes.c
+	src/probes.c src/inspect.c
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIB_SO := $(BUILD)/libshmring.so.$(VERSION)
 LIB_SONAME := libshmring.so.$(VERSION_MAJOR)
