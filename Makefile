@@ -114,6 +114,22 @@ $(BUILD)/shmring.pc: shmring.pc.in Makefile config.mk $(BUILD)/config.h
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@LIBS_PRIVATE@|$(LIB_LIBS)|' $< > $@
 
+# ---------------------------------------------------------------- USDT cost
+# What the USDT probes cost with no tracer attached: SPSC 64 B throughput of
+# the library built with and without them, run alternately in one go.
+$(BUILD)/bench/usdt_cost: bench/usdt_cost.c $(LIB_A) $(BUILD)/config.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
+
+.PHONY: bench-usdt
+bench-usdt:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/usdt-y CONFIG_USDT=y \
+		$(BUILD)/usdt-y/bench/usdt_cost
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/usdt-n CONFIG_USDT=n CONFIG_BPF=n \
+		$(BUILD)/usdt-n/bench/usdt_cost
+	$(BUILD)/usdt-y/bench/usdt_cost compare $(BUILD)/usdt-y/bench/usdt_cost \
+		$(BUILD)/usdt-n/bench/usdt_cost
+
 # ---------------------------------------------------------------- tests
 $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIB_A) $(BUILD)/config.h
 	@mkdir -p $(dir $@)

@@ -9,8 +9,8 @@
  *
  *   open   (ring, name, policy, role, elem_size, capacity)
  *   close  (ring, name, policy, role)
- *   push   (ring, name, occupancy after, capacity)     occupancy: pending()
- *   pop    (ring, name, occupancy after, capacity)
+ *   push   (ring, name, occupancy after, capacity, count)   occupancy: pending()
+ *   pop    (ring, name, occupancy after, capacity, count)   count: elements moved
  *   full   (ring, name, capacity)        a push found the ring full
  *   empty  (ring, name)                  a pop found the ring empty
  *   sleep  (ring, name, role)            a blocking call goes to sleep
@@ -18,7 +18,9 @@
  *   notify (ring, name, side)            a publisher woke sleepers (futex_wake);
  *                                        side 1 = consumers, 2 = producers
  *
- * The name is "" for rings attached to caller memory (shmring_attach).
+ * The name is "" for rings attached to caller memory (shmring_attach). A burst
+ * fires one push or pop with the number of elements it moved, so tracers
+ * count elements, not calls.
  * The BPF program and bpftrace scripts in bpf/ read these argument positions.
  */
 #ifndef SHMRING_PROBES_H
