@@ -114,6 +114,32 @@ $(BUILD)/shmring.pc: shmring.pc.in Makefile config.mk $(BUILD)/config.h
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@LIBS_PRIVATE@|$(LIB_LIBS)|' $< > $@
 
+# ---------------------------------------------------------------- tool
+# build/shmring links the shared library like any user of shmring_stat, and
+# finds it beside itself in build/ or in ../lib once installed.
+TOOL := $(BUILD)/shmring
+TOOL_SRCS := tools/shmring.c
+
+all: $(TOOL)
+
+$(TOOL): $(TOOL_SRCS) tools/tool.h $(LIB_SO) $(BUILD)/config.h
+	$(CC) $(BASE_CFLAGS) -o $@ $(TOOL_SRCS) $(LIB_SO) \
+		-Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib' $(SAN_LDFLAGS)
+
+# Tests of the tool run it.
+$(BUILD)/tests/test_tool: $(TOOL)
+
+install: install-tool
+uninstall: uninstall-tool
+.PHONY: install-tool uninstall-tool
+
+install-tool: $(TOOL)
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(TOOL) $(DESTDIR)$(BINDIR)/
+
+uninstall-tool:
+	rm -f $(DESTDIR)$(BINDIR)/shmring
+
 # ---------------------------------------------------------------- USDT cost
 # What the USDT probes cost with no tracer attached: SPSC 64 B throughput of
 # the library built with and without them, run alternately in one go.
