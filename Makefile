@@ -114,20 +114,50 @@ $(BUILD)/shmring.pc: shmring.pc.in Makefile config.mk $(BUILD)/config.h
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@LIBS_PRIVATE@|$(LIB_LIBS)|' $< > $@
 
-# ---------------------------------------------------------------- tool
+# ---------------------------------------------------------------- tool, BPF
 # build/shmring links the shared library like any user of shmring_stat, and
-# finds it beside itself in build/ or in ../lib once installed.
+# finds it beside itself in build/ or in ../lib once installed. With
+# CONFIG_BPF it embeds the BPF skeleton behind `shmring trace`:
+# bpf/shmring.bpf.c -> clang -target bpf -> bpftool gen skeleton, against a
+# vmlinux.h dumped from the running kernel's BTF.
 TOOL := $(BUILD)/shmring
-TOOL_SRCS := tools/shmring.c
+TOOL_SRCS := tools/shmring.c tools/trace.c
+TOOL_LIBS :=
+BPF_SKEL := $(BUILD)/bpf/shmring.skel.h
+BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Wno-unused-parameter \
+	$(filter -Werror,$(OPTFLAGS)) -I$(BUILD)/bpf -Ibpf \
+	-idirafter /usr/include/$(shell $(CC) -print-multiarch 2>/dev/null)
+ifeq ($(CONFIG_BPF),y)
+TOOL_DEPS := $(BPF_SKEL)
+TOOL_LIBS += -lbpf -lelf -lz
+endif
 
 all: $(TOOL)
 
-$(TOOL): $(TOOL_SRCS) tools/tool.h $(LIB_SO) $(BUILD)/config.h
-	$(CC) $(BASE_CFLAGS) -o $@ $(TOOL_SRCS) $(LIB_SO) \
+$(TOOL): $(TOOL_SRCS) tools/tool.h bpf/shmring_trace.h $(TOOL_DEPS) $(LIB_SO) $(BUILD)/config.h
+	$(CC) $(BASE_CFLAGS) -Ibpf -o $@ $(TOOL_SRCS) $(LIB_SO) $(TOOL_LIBS) \
 		-Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib' $(SAN_LDFLAGS)
 
-# Tests of the tool run it.
-$(BUILD)/tests/test_tool: $(TOOL)
+$(BUILD)/bpf/vmlinux.h:
+	@mkdir -p $(dir $@)
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp
+	@mv $@.tmp $@
+
+$(BUILD)/bpf/shmring.bpf.o: bpf/shmring.bpf.c bpf/shmring_trace.h $(BUILD)/bpf/vmlinux.h
+	clang $(BPF_CFLAGS) -c -o $@ $<
+
+$(BPF_SKEL): $(BUILD)/bpf/shmring.bpf.o
+	bpftool gen skeleton $< name shmring_bpf > $@.tmp
+	@mv $@.tmp $@
+
+# Tests of the tool run it (and a workload program that links the shared
+# library, as traced programs do in production).
+$(BUILD)/tests/ring_workload: tests/ring_workload.c tests/msg.h $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_SO) -Wl,-rpath,'$$ORIGIN/..' $(SAN_LDFLAGS)
+$(BUILD)/tests/test_tool $(BUILD)/tests/test_trace: \
+	$(TOOL) $(BUILD)/tests/ring_workload
 
 install: install-tool
 uninstall: uninstall-tool

@@ -283,6 +283,9 @@ Test(tool, bad_usage_exits_2)
 	cr_expect_eq(SHMRING(&p, "frobnicate"), 2);
 	cr_expect_eq(SHMRING(&p, "stat"), 2);
 	cr_expect_eq(SHMRING(&p, "watch", "-i", "x", "name"), 2);
+#if CONFIG_BPF
+	cr_expect_eq(SHMRING(&p, "trace", "-p", "nope"), 2);
+#endif
 	cr_expect_eq(SHMRING(&p, "--help"), 0);
 	cr_expect(strstr(p.outbuf, "usage: shmring"));
 }

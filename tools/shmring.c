@@ -5,9 +5,11 @@
  *   shmring ls [PATTERN]                      rings in /dev/shm (and hugetlbfs)
  *   shmring stat NAME                         one ring in detail
  *   shmring watch [-i MS] [-n COUNT] NAME     live occupancy bar
+ *   shmring trace [-p PID] [-l PATH] [-i S] [-d S] [-v] [NAME]
+ *                                             eBPF histograms (tools/trace.c)
  *   shmring unlink [-f] NAME...               remove rings
  *
- * Every command reads ring headers through shmring_stat(), which
+ * Everything but trace reads ring headers through shmring_stat(), which
  * needs read permission on the segment and nothing else: no role is taken,
  * no probe is involved, and files that are not rings are validated away
  * exactly as the library does at open.
@@ -469,6 +471,8 @@ static int usage(FILE *f)
 		"  stat NAME                    show one ring's header in detail\n"
 		"  watch [-i MS] [-n COUNT] NAME\n"
 		"                               live occupancy bar and rates\n"
+		"  trace [-p PID] [-l PATH] [-i SEC] [-d SEC] [-v] [NAME]\n"
+		"                               eBPF histograms of occupancy and sleep time\n"
 		"  unlink [-f] NAME...          remove rings\n");
 	return f == stdout ? 0 : EXIT_USAGE;
 }
@@ -479,10 +483,8 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-		{ "ls", cmd_ls },
-		{ "stat", cmd_stat },
-		{ "watch", cmd_watch },
-		{ "unlink", cmd_unlink },
+		{ "ls", cmd_ls },	{ "stat", cmd_stat },	  { "watch", cmd_watch },
+		{ "trace", cmd_trace }, { "unlink", cmd_unlink },
 	};
 
 	if (argc < 2)

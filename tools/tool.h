@@ -16,4 +16,7 @@ __attribute__((format(printf, 1, 2))) void tool_error(const char *fmt, ...);
 /* Strict decimal parse of S into *OUT within [MIN, MAX]; false on junk. */
 bool tool_parse_long(const char *s, long min, long max, long *out);
 
+/* tools/trace.c; without CONFIG_BPF it only explains what is missing. */
+int cmd_trace(int argc, char **argv);
+
 #endif /* SHMRING_TOOL_H */
