@@ -120,6 +120,7 @@ $(BUILD)/shmring.pc: shmring.pc.in Makefile config.mk $(BUILD)/config.h
 # CONFIG_BPF it embeds the BPF skeleton behind `shmring trace`:
 # bpf/shmring.bpf.c -> clang -target bpf -> bpftool gen skeleton, against a
 # vmlinux.h dumped from the running kernel's BTF.
+DATADIR ?= $(PREFIX)/share
 TOOL := $(BUILD)/shmring
 TOOL_SRCS := tools/shmring.c tools/trace.c
 TOOL_LIBS :=
@@ -156,7 +157,7 @@ $(BPF_SKEL): $(BUILD)/bpf/shmring.bpf.o
 $(BUILD)/tests/ring_workload: tests/ring_workload.c tests/msg.h $(LIB_SO)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_SO) -Wl,-rpath,'$$ORIGIN/..' $(SAN_LDFLAGS)
-$(BUILD)/tests/test_tool $(BUILD)/tests/test_trace: \
+$(BUILD)/tests/test_tool $(BUILD)/tests/test_trace $(BUILD)/tests/test_bpftrace: \
 	$(TOOL) $(BUILD)/tests/ring_workload
 
 install: install-tool
@@ -164,11 +165,14 @@ uninstall: uninstall-tool
 .PHONY: install-tool uninstall-tool
 
 install-tool: $(TOOL)
-	install -d $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/shmring
 	install -m 0755 $(TOOL) $(DESTDIR)$(BINDIR)/
+	install -m 0644 bpf/occupancy.bt bpf/waits.bt $(DESTDIR)$(DATADIR)/shmring/
 
 uninstall-tool:
-	rm -f $(DESTDIR)$(BINDIR)/shmring
+	rm -f $(DESTDIR)$(BINDIR)/shmring $(DESTDIR)$(DATADIR)/shmring/occupancy.bt \
+	      $(DESTDIR)$(DATADIR)/shmring/waits.bt
+	rmdir $(DESTDIR)$(DATADIR)/shmring 2>/dev/null || true
 
 # ---------------------------------------------------------------- USDT cost
 # What the USDT probes cost with no tracer attached: SPSC 64 B throughput of
