@@ -61,7 +61,7 @@ LIB_LIBS += -luring
 endif
 
 LIB_SRCS := src/common.c src/mem.c src/ring.c src/queue.c src/wait.c src/waitfd.c \
-	src/endpoint.c src/probes.c
+	src/endpoint.c src/probes.c src/inspect.c
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIB_SO := $(BUILD)/libshmring.so.$(VERSION)
 LIB_SONAME := libshmring.so.$(VERSION_MAJOR)
@@ -113,6 +113,82 @@ $(BUILD)/shmring.pc: shmring.pc.in Makefile config.mk $(BUILD)/config.h
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@LIBS_PRIVATE@|$(LIB_LIBS)|' $< > $@
+
+# ---------------------------------------------------------------- tool, BPF
+# build/shmring links the shared library like any user of shmring_stat, and
+# finds it beside itself in build/ or in ../lib once installed. With
+# CONFIG_BPF it embeds the BPF skeleton behind `shmring trace`:
+# bpf/shmring.bpf.c -> clang -target bpf -> bpftool gen skeleton, against a
+# vmlinux.h dumped from the running kernel's BTF.
+DATADIR ?= $(PREFIX)/share
+TOOL := $(BUILD)/shmring
+TOOL_SRCS := tools/shmring.c tools/trace.c
+TOOL_LIBS :=
+BPF_SKEL := $(BUILD)/bpf/shmring.skel.h
+BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Wno-unused-parameter \
+	$(filter -Werror,$(OPTFLAGS)) -I$(BUILD)/bpf -Ibpf \
+	-idirafter /usr/include/$(shell $(CC) -print-multiarch 2>/dev/null)
+ifeq ($(CONFIG_BPF),y)
+TOOL_DEPS := $(BPF_SKEL)
+TOOL_LIBS += -lbpf -lelf -lz
+endif
+
+all: $(TOOL)
+
+$(TOOL): $(TOOL_SRCS) tools/tool.h bpf/shmring_trace.h $(TOOL_DEPS) $(LIB_SO) $(BUILD)/config.h
+	$(CC) $(BASE_CFLAGS) -Ibpf -o $@ $(TOOL_SRCS) $(LIB_SO) $(TOOL_LIBS) \
+		-Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib' $(SAN_LDFLAGS)
+
+$(BUILD)/bpf/vmlinux.h:
+	@mkdir -p $(dir $@)
+	bpftool btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp
+	@mv $@.tmp $@
+
+$(BUILD)/bpf/shmring.bpf.o: bpf/shmring.bpf.c bpf/shmring_trace.h $(BUILD)/bpf/vmlinux.h
+	clang $(BPF_CFLAGS) -c -o $@ $<
+
+$(BPF_SKEL): $(BUILD)/bpf/shmring.bpf.o
+	bpftool gen skeleton $< name shmring_bpf > $@.tmp
+	@mv $@.tmp $@
+
+# Tests of the tool run it (and a workload program that links the shared
+# library, as traced programs do in production).
+$(BUILD)/tests/ring_workload: tests/ring_workload.c tests/msg.h $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_SO) -Wl,-rpath,'$$ORIGIN/..' $(SAN_LDFLAGS)
+$(BUILD)/tests/test_tool $(BUILD)/tests/test_trace $(BUILD)/tests/test_bpftrace: \
+	$(TOOL) $(BUILD)/tests/ring_workload
+
+install: install-tool
+uninstall: uninstall-tool
+.PHONY: install-tool uninstall-tool
+
+install-tool: $(TOOL)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/shmring
+	install -m 0755 $(TOOL) $(DESTDIR)$(BINDIR)/
+	install -m 0644 bpf/occupancy.bt bpf/waits.bt $(DESTDIR)$(DATADIR)/shmring/
+
+uninstall-tool:
+	rm -f $(DESTDIR)$(BINDIR)/shmring $(DESTDIR)$(DATADIR)/shmring/occupancy.bt \
+	      $(DESTDIR)$(DATADIR)/shmring/waits.bt
+	rmdir $(DESTDIR)$(DATADIR)/shmring 2>/dev/null || true
+
+# ---------------------------------------------------------------- USDT cost
+# What the USDT probes cost with no tracer attached: SPSC 64 B throughput of
+# the library built with and without them, run alternately in one go.
+$(BUILD)/bench/usdt_cost: bench/usdt_cost.c $(LIB_A) $(BUILD)/config.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
+
+.PHONY: bench-usdt
+bench-usdt:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/usdt-y CONFIG_USDT=y \
+		$(BUILD)/usdt-y/bench/usdt_cost
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/usdt-n CONFIG_USDT=n CONFIG_BPF=n \
+		$(BUILD)/usdt-n/bench/usdt_cost
+	$(BUILD)/usdt-y/bench/usdt_cost compare $(BUILD)/usdt-y/bench/usdt_cost \
+		$(BUILD)/usdt-n/bench/usdt_cost
 
 # ---------------------------------------------------------------- tests
 $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIB_A) $(BUILD)/config.h

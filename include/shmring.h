@@ -267,6 +267,58 @@ SHMRING_API void shmring_endpoint_close(struct shmring_endpoint *ep);
 /* Removes NAME_AB and NAME_BA; 0 if they did not exist. */
 SHMRING_API int shmring_endpoint_unlink(const char *name);
 
+/* ------------------------------------------------------------------------ */
+/* Inspection: what `shmring ls` and `shmring stat` show                    */
+/* ------------------------------------------------------------------------ */
+
+#define SHMRING_INFO_HOLDERS 15 /* registry entries per role in the segment */
+
+/* A process that holds a role on a ring. */
+struct shmring_holder {
+	pid_t pid;
+	bool alive; /* still runs: same pid and start time, not a zombie */
+};
+
+/* A snapshot of a ring's header. Counters are as of the read: processes
+ * using the ring move them on meanwhile. Grows at the end; set sz (use
+ * SHMRING_INFO) so an older caller gets the fields it knows. */
+struct shmring_info {
+	size_t sz; /* sizeof(struct shmring_info) as the caller knows it */
+	enum shmring_policy policy;
+	size_t elem_size;
+	size_t capacity;
+	size_t pending;	     /* occupancy: queued items, as shmring_pending() */
+	size_t segment_size; /* bytes of the shared segment */
+	uint64_t pushed;     /* positions producers claimed since creation */
+	uint64_t popped;     /* positions consumers took since creation */
+	unsigned int producers_waiting; /* asleep on a full ring now */
+	unsigned int consumers_waiting; /* asleep on an empty ring now */
+	uint64_t producer_sleeps;	/* times a producer went to sleep, ever */
+	uint64_t consumer_sleeps;
+	uint64_t producer_wakes; /* futex wakes consumers made for producers */
+	uint64_t consumer_wakes; /* futex wakes producers made for consumers */
+	uint64_t opens;		 /* handles opened on the ring, ever */
+	/* Registered holders (a dead one keeps its entry until someone takes
+	 * it over); *_extra counts holders beyond the table (MPSC/MPMC). */
+	unsigned int nproducers, nconsumers;
+	uint64_t producers_extra, consumers_extra;
+	struct shmring_holder producers[SHMRING_INFO_HOLDERS];
+	struct shmring_holder consumers[SHMRING_INFO_HOLDERS];
+};
+
+#define SHMRING_INFO(name) \
+	struct shmring_info name = { .sz = sizeof(struct shmring_info) }
+
+/* Reads the header of the ring NAME (in /dev/shm or on a hugetlbfs mount)
+ * into OUT, without opening a role and with read permission only. Any file
+ * is safe to pass: the header is validated as the library does at open.
+ * Fills the fields OUT->sz covers and sets OUT->sz to the bytes filled.
+ * errno: EINVAL (NULL/bad name, NULL out, out->sz unset: < sizeof(size_t)),
+ * ENAMETOOLONG, ENOENT, EACCES, EPROTO (not a shmring ring of this version,
+ * not initialised yet, or a header that contradicts the file), as open(2)
+ * and pread(2) report. */
+SHMRING_API int shmring_stat(const char *name, struct shmring_info *out);
+
 #ifdef __cplusplus
 }
 #endif

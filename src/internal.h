@@ -78,6 +78,10 @@ enum {
 struct shmring_mem *shmring__mem_shm_open(const char *name, size_t size,
 					  const struct shmring__opts *o,
 					  unsigned int flags);
+/* Opens the existing segment NNAME ("/name") where the library would find
+ * it, /dev/shm first, then the hugetlbfs mounts, with open(2) FLAGS. Returns
+ * the fd, or -1 with errno (ENOENT when it is nowhere). */
+int shmring__shm_open_existing(const char *nname, int flags);
 /* Applies SHMRING_F_NUMA / SHMRING_F_MLOCK to a fresh segment. */
 int shmring__mem_apply_opts(struct shmring_mem *mem, const struct shmring__opts *o);
 

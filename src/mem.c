@@ -367,6 +367,24 @@ void shmring_mem_close(struct shmring_mem *mem)
 	free(mem);
 }
 
+int shmring__shm_open_existing(const char *nname, int flags)
+{
+	char dirs[4][PATH_MAX], path[PATH_MAX + SHMRING_NAME_BUF];
+	int n, fd = shm_open(nname, flags | O_CLOEXEC, 0);
+
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	n = hugetlbfs_mounts(dirs, 4);
+	for (int i = 0; i < n; i++) {
+		if (!huge_path(path, sizeof(path), dirs[i], nname))
+			continue;
+		fd = open(path, flags | O_CLOEXEC);
+		if (fd >= 0 || errno != ENOENT)
+			return fd;
+	}
+	return shmring__err(ENOENT);
+}
+
 int shmring_mem_unlink(const char *name)
 {
 	char nname[SHMRING_NAME_BUF], dirs[4][PATH_MAX],

@@ -9,8 +9,8 @@
  *
  *   open   (ring, name, policy, role, elem_size, capacity)
  *   close  (ring, name, policy, role)
- *   push   (ring, name, occupancy after, capacity)     occupancy: pending()
- *   pop    (ring, name, occupancy after, capacity)
+ *   push   (ring, name, occupancy after, capacity, count)   occupancy: pending()
+ *   pop    (ring, name, occupancy after, capacity, count)   count: elements moved
  *   full   (ring, name, capacity)        a push found the ring full
  *   empty  (ring, name)                  a pop found the ring empty
  *   sleep  (ring, name, role)            a blocking call goes to sleep
@@ -18,7 +18,9 @@
  *   notify (ring, name, side)            a publisher woke sleepers (futex_wake);
  *                                        side 1 = consumers, 2 = producers
  *
- * The name is "" for rings attached to caller memory (shmring_attach).
+ * The name is "" for rings attached to caller memory (shmring_attach). A burst
+ * fires one push or pop with the number of elements it moved, so tracers
+ * count elements, not calls.
  * The BPF program and bpftrace scripts in bpf/ read these argument positions.
  */
 #ifndef SHMRING_PROBES_H
@@ -48,16 +50,17 @@ SHMRING_PROBES(SHMRING_SEMAPHORE_DECL)
 			STAP_PROBEV(shmring, name, __VA_ARGS__); \
 	} while (0)
 #else
-/* Arguments still count as used (no warnings), in code the compiler drops. */
-static inline void shmring__probe_off(int unused, ...)
+/* Without probes the arguments still count as used (no unused-variable
+ * warnings where a value exists only for a probe), but are never evaluated. */
+static inline void shmring__probe_args(int unused, ...)
 {
 	(void)unused;
 }
 #define SHMRING_PROBE_ON(name) 0
-#define SHMRING_PROBE(name, ...)                            \
-	do {                                                \
-		if (0)                                      \
-			shmring__probe_off(0, __VA_ARGS__); \
+#define SHMRING_PROBE(name, ...)                             \
+	do {                                                 \
+		if (0)                                       \
+			shmring__probe_args(0, __VA_ARGS__); \
 	} while (0)
 #endif
 

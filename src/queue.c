@@ -366,13 +366,21 @@ static inline uint64_t occupancy(const struct shmring *r)
 	return shmring_pending(r);
 }
 
+/* A failed try: an EAGAIN re-arms the pollable fd (its convention); errno. */
+static int op_failed(struct shmring *r, int rc)
+{
+	if (rc == -EAGAIN && r->waitfd)
+		shmring__waitfd_rearm(r);
+	return shmring__err(-rc);
+}
+
 static inline int op_result(struct shmring *r, int rc, bool push)
 {
 	if (likely(rc == 0)) {
 		if (push)
-			SHMRING_PROBE(push, r, r->name, occupancy(r), r->cap);
+			SHMRING_PROBE(push, r, r->name, occupancy(r), r->cap, 1);
 		else
-			SHMRING_PROBE(pop, r, r->name, occupancy(r), r->cap);
+			SHMRING_PROBE(pop, r, r->name, occupancy(r), r->cap, 1);
 		return 0;
 	}
 	if (rc == -EAGAIN) {
@@ -380,25 +388,51 @@ static inline int op_result(struct shmring *r, int rc, bool push)
 			SHMRING_PROBE(full, r, r->name, r->cap);
 		else
 			SHMRING_PROBE(empty, r, r->name);
-		/* The pollable fd's convention: EAGAIN re-arms it. */
-		if (r->waitfd)
-			shmring__waitfd_rearm(r);
 	}
-	return shmring__err(-rc);
+	return op_failed(r, rc);
+}
+
+/* Whether a tracer listens to what a try_push (try_pop) can report. Asked
+ * before the operation, and the traced call made out of line, so that with
+ * no tracer the handle need not survive the call for the probes' arguments:
+ * the untraced path pays two loads and a branch over a build without probes
+ * (bench/usdt_cost.c measures it). */
+#define PUSH_TRACED() unlikely(SHMRING_PROBE_ON(push) | SHMRING_PROBE_ON(full))
+#define POP_TRACED()  unlikely(SHMRING_PROBE_ON(pop) | SHMRING_PROBE_ON(empty))
+
+static __attribute__((noinline, cold)) int try_push_traced(struct shmring *r,
+							   const void *elem)
+{
+	return op_result(r, shmring__try_push(r, (void *)elem), true);
+}
+
+static __attribute__((noinline, cold)) int try_pop_traced(struct shmring *r, void *elem)
+{
+	return op_result(r, shmring__try_pop(r, elem), false);
 }
 
 int shmring_try_push(struct shmring *r, const void *elem)
 {
+	int rc;
+
 	if (unlikely(!r || !elem))
 		return shmring__err(EINVAL);
-	return op_result(r, shmring__try_push(r, (void *)elem), true);
+	if (PUSH_TRACED())
+		return try_push_traced(r, elem);
+	rc = shmring__try_push(r, (void *)elem);
+	return likely(rc == 0) ? 0 : op_failed(r, rc);
 }
 
 int shmring_try_pop(struct shmring *r, void *elem)
 {
+	int rc;
+
 	if (unlikely(!r || !elem))
 		return shmring__err(EINVAL);
-	return op_result(r, shmring__try_pop(r, elem), false);
+	if (POP_TRACED())
+		return try_pop_traced(r, elem);
+	rc = shmring__try_pop(r, elem);
+	return likely(rc == 0) ? 0 : op_failed(r, rc);
 }
 
 /* Deadline for a relative timeout, saturating instead of wrapping. */
@@ -484,7 +518,7 @@ ssize_t shmring_push_burst(struct shmring *r, const void *elems, size_t n)
 	if (err && err != -EAGAIN)
 		return shmring__err(-err);
 	if (m) {
-		SHMRING_PROBE(push, r, r->name, occupancy(r), r->cap);
+		SHMRING_PROBE(push, r, r->name, occupancy(r), r->cap, m);
 	} else {
 		SHMRING_PROBE(full, r, r->name, r->cap);
 		if (r->waitfd)
@@ -520,7 +554,7 @@ ssize_t shmring_pop_burst(struct shmring *r, void *elems, size_t n)
 	if (err && err != -EAGAIN)
 		return shmring__err(-err);
 	if (m) {
-		SHMRING_PROBE(pop, r, r->name, occupancy(r), r->cap);
+		SHMRING_PROBE(pop, r, r->name, occupancy(r), r->cap, m);
 	} else {
 		SHMRING_PROBE(empty, r, r->name);
 		if (r->waitfd)

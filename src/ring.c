@@ -30,6 +30,7 @@
 struct geom {
 	uint64_t elem_size, capacity, slot_size, data_offset, total_size;
 	uint32_t shift;
+	int policy;
 };
 
 static bool policy_valid(int policy)
@@ -52,6 +53,7 @@ static int geom_compute(int policy, uint64_t elem_size, uint64_t capacity, struc
 	if (__builtin_mul_overflow(slot, capacity, &slots) || slots > (1ull << 56))
 		return -EINVAL;
 	*g = (struct geom){
+		.policy = policy,
 		.elem_size = elem_size,
 		.capacity = capacity,
 		.slot_size = slot,
@@ -129,8 +131,7 @@ static uint64_t self_owner(void)
 	return v;
 }
 
-/* Whether the process behind registry word W still runs. */
-static bool owner_alive(uint64_t w)
+bool shmring__owner_alive(uint64_t w)
 {
 	pid_t pid = (pid_t)(uint32_t)w;
 	uint64_t start;
@@ -162,7 +163,7 @@ static bool reg_take(_Atomic uint64_t *e, uint64_t me)
 	for (int tries = 0; tries < 16; tries++) {
 		uint64_t cur = atomic_load_explicit(e, memory_order_acquire);
 
-		if (cur && owner_alive(cur))
+		if (cur && shmring__owner_alive(cur))
 			return false;
 		/* acq_rel: the successor sees what the holder it replaces wrote
 		 * (its release in reg_release), and our later reads of head and
@@ -250,24 +251,42 @@ static void hdr_init(struct shmring__hdr *h, int policy, const struct geom *g)
 	atomic_store_explicit(&h->init_state, SHMRING_INIT_READY, memory_order_release);
 }
 
+/* The geometry of a READY header into G, validated against the mapping:
+ * 0 or -EPROTO. G comes from one read of each parameter, so a peer that
+ * rewrites the header meanwhile cannot make later checks see other values. */
+static int hdr_geom(const struct shmring__hdr *h, size_t room, struct geom *g)
+{
+	if (h->magic != SHMRING_MAGIC || h->version != SHMRING_FORMAT_VERSION)
+		return -EPROTO;
+	/* The geometry must be the one its own parameters give: a header that
+	 * was scribbled on fails here. */
+	if (geom_compute((int)h->policy, h->elem_size, h->capacity, g) ||
+	    g->slot_size != h->slot_size || g->shift != h->shift ||
+	    g->data_offset != h->data_offset || g->total_size != h->total_size)
+		return -EPROTO;
+	if (g->total_size > room)
+		return -EPROTO; /* contradicts the segment's size */
+	return 0;
+}
+
+int shmring__hdr_validate(const struct shmring__hdr *h, size_t room)
+{
+	struct geom g;
+
+	return hdr_geom(h, room, &g);
+}
+
 /* Validates a READY header against the mapping (EPROTO) and against the
  * caller's parameters (EINVAL). */
 static int hdr_check(const struct shmring__hdr *h, size_t room, int policy,
 		     const struct geom *want)
 {
 	struct geom g;
+	int rc = hdr_geom(h, room, &g);
 
-	if (h->magic != SHMRING_MAGIC || h->version != SHMRING_FORMAT_VERSION)
-		return -EPROTO;
-	/* The geometry must be the one its own parameters give: a header that
-	 * was scribbled on fails here. */
-	if (geom_compute((int)h->policy, h->elem_size, h->capacity, &g) ||
-	    g.slot_size != h->slot_size || g.shift != h->shift ||
-	    g.data_offset != h->data_offset || g.total_size != h->total_size)
-		return -EPROTO;
-	if (g.total_size > room)
-		return -EPROTO; /* contradicts the segment's size */
-	if ((int)h->policy != policy || g.elem_size != want->elem_size ||
+	if (rc)
+		return rc;
+	if (g.policy != policy || g.elem_size != want->elem_size ||
 	    g.capacity != want->capacity)
 		return -EINVAL;
 	return 0;

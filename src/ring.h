@@ -228,6 +228,14 @@ uint64_t shmring__now_ns(void);
 
 /* ---- ring.c / queue.c ----------------------------------------------------- */
 
+/* Checks a header that says READY: magic, version, and a geometry that is the
+ * one its own parameters give and fits in ROOM bytes. 0 or -EPROTO. */
+int shmring__hdr_validate(const struct shmring__hdr *h, size_t room);
+
+/* Whether the process behind registry word W (pid | start time << 32) still
+ * runs: same start time, not a zombie. */
+bool shmring__owner_alive(uint64_t w);
+
 int shmring__try_push(struct shmring *r, void *elem);
 int shmring__try_pop(struct shmring *r, void *elem);
 /* Whether the handle's next try_push (producer) / try_pop (consumer) would

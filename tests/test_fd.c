@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* Pollable fds and io_uring waits: unrelated processes, both backends, a
  * stress through an epoll loop, the arm/drain race, and shmring_prep_wait. */
-#include "testutil.h"
+#include "procutil.h"
 #include "msg.h"
 
-#include <libgen.h>
 #include <limits.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
@@ -82,13 +81,10 @@ static int wait_readable(int ep, int timeout_ms)
 static pid_t spawn_helper(const char *verb, enum shmring_policy pol, const char *name,
 			  size_t cap, long count, long delay_us)
 {
-	char exe[PATH_MAX], helper[PATH_MAX + 16], a[5][32];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char helper[PATH_MAX], a[5][32];
 	pid_t pid;
 
-	cr_assert_gt(n, 0);
-	exe[n] = 0;
-	snprintf(helper, sizeof(helper), "%s/ring_helper", dirname(exe));
+	build_path(helper, sizeof(helper), "tests/ring_helper");
 	snprintf(a[0], sizeof(a[0]), "%d", (int)pol);
 	snprintf(a[1], sizeof(a[1]), "%d", ELEM);
 	snprintf(a[2], sizeof(a[2]), "%zu", cap);
