@@ -208,15 +208,22 @@ check: deps-quiet
 
 # ---------------------------------------------------------------- examples
 # Linked against the shared library, as users link them.
-EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+ifneq ($(CONFIG_IO_URING),y)
+EXAMPLE_SRCS := $(filter-out examples/uring_server.c,$(EXAMPLE_SRCS))
+endif
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 EXAMPLE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNFLAGS) -Iinclude -Itests
 EXAMPLE_LDFLAGS := -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring $(SAN_LDFLAGS)
 
 examples: $(EXAMPLES)
 
-$(BUILD)/examples/%: examples/%.c include/shmring.h tests/msg.h $(LIB_SO)
+$(BUILD)/examples/%: examples/%.c $(wildcard examples/*.h) include/shmring.h tests/msg.h \
+		$(LIB_SO)
 	@mkdir -p $(dir $@)
 	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< $(EXAMPLE_LDFLAGS)
+
+$(BUILD)/examples/uring_server: EXAMPLE_LDFLAGS += -luring
 
 # The README's first command: real processes, throughput and latency.
 demo: deps-quiet

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client side shared by examples/epoll_server.c and uring_server.c:
+ * client processes that each push COUNT requests into their own ring
+ * "NAME-<i>", in bursts with pauses, then an empty request meaning "bye".
+ */
+#ifndef SHMRING_EXAMPLE_CLIENTS_H
+#define SHMRING_EXAMPLE_CLIENTS_H
+
+#include <shmring.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS 16
+
+struct request {
+	unsigned int client;
+	unsigned long seq; /* 0 = bye */
+	char text[48];
+};
+
+static inline void ring_name(char *buf, size_t len, const char *base, int i)
+{
+	snprintf(buf, len, "%s-%d", base, i);
+}
+
+static inline int client_main(const char *base, int id, unsigned long count)
+{
+	char name[64];
+	struct request req = { .client = (unsigned int)id };
+	struct shmring *ring;
+
+	ring_name(name, sizeof(name), base, id);
+	ring = shmring_producer(SHMRING_SPSC, name, sizeof(req), 64, NULL);
+	if (!ring) {
+		fprintf(stderr, "client %d: %s\n", id, strerror(errno));
+		return 1;
+	}
+	srand((unsigned int)getpid());
+	for (unsigned long seq = 1; seq <= count; seq++) {
+		req.seq = seq;
+		snprintf(req.text, sizeof(req.text), "request %lu from client %d", seq,
+			 id);
+		shmring_push(ring, &req); /* sleeps while the server is behind */
+		if (rand() % 1000 == 0)
+			usleep((useconds_t)(rand() % 5000)); /* a quiet moment */
+	}
+	req.seq = 0;
+	shmring_push(ring, &req);
+	shmring_close(ring);
+	return 0;
+}
+
+/* Starts N client processes; their pids go to PIDS. */
+static inline int start_clients(const char *base, int n, unsigned long count, pid_t *pids)
+{
+	for (int i = 0; i < n; i++) {
+		pids[i] = fork();
+		if (pids[i] < 0)
+			return -1;
+		if (pids[i] == 0) {
+			sigset_t all;
+
+			/* The server blocks signals to read them from a signalfd. */
+			sigfillset(&all);
+			sigprocmask(SIG_UNBLOCK, &all, NULL);
+			_exit(client_main(base, i, count));
+		}
+	}
+	return 0;
+}
+
+static inline void reap_clients(int n, const pid_t *pids, const char *base)
+{
+	char name[64];
+
+	for (int i = 0; i < n; i++) {
+		kill(pids[i], SIGTERM); /* on an early shutdown they may still run */
+		waitpid(pids[i], NULL, 0);
+		ring_name(name, sizeof(name), base, i);
+		shmring_unlink(name);
+	}
+}
+
+#endif /* SHMRING_EXAMPLE_CLIENTS_H */
