@@ -83,7 +83,7 @@ TEST_TIMEOUT ?= 600
 
 all: $(LIB_SO) $(LIB_A) $(BUILD)/shmring.pc examples
 
-.PHONY: all check demo examples deps deps-quiet install uninstall clean defconfig menuconfig format FORCE
+.PHONY: all check demo examples model deps deps-quiet install uninstall clean defconfig menuconfig format FORCE
 
 # ---------------------------------------------------------------- config.h
 # Rewritten only when a switch changes, so objects rebuild exactly then.
@@ -229,6 +229,12 @@ $(BUILD)/examples/uring_server: EXAMPLE_LDFLAGS += -luring
 demo: deps-quiet
 	@$(MAKE) --no-print-directory all $(BUILD)/examples/demo
 	$(BUILD)/examples/demo $(DEMO_ARGS)
+
+# ---------------------------------------------------------------- model
+# The wakeup protocol (src/wait.c) as a spin model: no lost wakeup with a
+# publisher fence or with the waiter's membarrier, and a lost one without.
+model: deps-quiet
+	model/check.sh $(BUILD)/model
 
 # ---------------------------------------------------------------- misc
 deps:

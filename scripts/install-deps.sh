@@ -18,6 +18,7 @@ pkgs=(
 	libdpdk-dev libck-dev     # benchmark peers
 	gnuplot-nox               # benchmark plots
 	kconfig-frontends-nox     # make menuconfig / defconfig
+	spin                      # make model: the wakeup protocol
 )
 
 missing=()

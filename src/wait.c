@@ -46,6 +46,11 @@
  * sets it again. A waiter whose re-check (W3) succeeds leaves bit 0 set, which
  * costs the next publisher one futex_wake that wakes nobody.
  *
+ * model/eventcount.pml checks this with spin on a TSO machine (the
+ * publisher's store may pass its later load): no lost wakeup with the fence,
+ * none with the waiter's membarrier, and spin finds one without either
+ * (make model).
+ *
  * Futexes are shared (no FUTEX_PRIVATE_FLAG): the word lives in memory mapped
  * by several processes. Deadlines are absolute CLOCK_MONOTONIC, so a wait
  * restarted after a signal (EINTR) keeps its original deadline.
