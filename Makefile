@@ -83,7 +83,7 @@ TEST_TIMEOUT ?= 600
 
 all: $(LIB_SO) $(LIB_A) $(BUILD)/shmring.pc examples
 
-.PHONY: all check demo examples model deps deps-quiet install uninstall clean defconfig menuconfig format FORCE
+.PHONY: all check demo examples model bench-wake deps deps-quiet install uninstall clean defconfig menuconfig format FORCE
 
 # ---------------------------------------------------------------- config.h
 # Rewritten only when a switch changes, so objects rebuild exactly then.
@@ -204,6 +204,7 @@ $(BUILD)/tests/ring_helper: tests/ring_helper.c tests/msg.h $(LIB_A) $(BUILD)/co
 
 check: deps-quiet
 	@$(MAKE) --no-print-directory all $(TESTS) $(TEST_HELPERS)
+	@scripts/check-exports.sh $(LIB_SO)
 	@scripts/run-tests.sh $(TEST_TIMEOUT) $(TESTS)
 
 # ---------------------------------------------------------------- examples
@@ -229,6 +230,18 @@ $(BUILD)/examples/uring_server: EXAMPLE_LDFLAGS += -luring
 demo: deps-quiet
 	@$(MAKE) --no-print-directory all $(BUILD)/examples/demo
 	$(BUILD)/examples/demo $(DEMO_ARGS)
+
+# ---------------------------------------------------------------- wake latency
+# How long a sleeping consumer takes to run after a push, for each way of
+# waiting, beside a raw futex and a raw eventfd+epoll ping-pong (issue 5).
+$(BUILD)/bench/wake: bench/wake.c tests/msg.h include/shmring.h $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring
+
+bench-wake: deps-quiet
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/wake
+	@mkdir -p $(BUILD)/bench
+	$(BUILD)/bench/wake -c $(BUILD)/bench/wake.csv $(WAKE_ARGS)
 
 # ---------------------------------------------------------------- model
 # The wakeup protocol (src/wait.c) as a spin model: no lost wakeup with a

@@ -221,12 +221,22 @@ SHMRING_API int shmring_fd(struct shmring *ring);
  * -1 with EINVAL if the handle has no fd. */
 SHMRING_API int shmring_fd_backend(const struct shmring *ring);
 
+/* Results of shmring_arm. */
+enum {
+	SHMRING_ARM_WAIT = 0,  /* sleep until *word != expected */
+	SHMRING_ARM_READY = 1, /* progress is possible now: do not sleep */
+	SHMRING_ARM_POLL = 2,  /* as WAIT, but for at most SHMRING_ARM_POLL_NS */
+};
+#define SHMRING_ARM_POLL_NS 1000000
+
 /* For event loops that wait on futexes themselves (io_uring FUTEX_WAIT,
- * futex_waitv): announces a waiter and says what to wait on. Returns 1 if
- * the next try call can make progress now (do not wait), 0 if the caller may
- * sleep until the 32-bit futex word *WORD (shared, in the ring's segment)
- * differs from *EXPECTED, or -1 with EINVAL. Any wakeup means "try again".
- * include/shmring/uring.h wraps it as shmring_prep_wait(). */
+ * futex_waitv): announces a waiter and says what to wait on, the shared
+ * 32-bit futex word *WORD and the value *EXPECTED it holds now. Returns
+ * SHMRING_ARM_READY, SHMRING_ARM_WAIT, or SHMRING_ARM_POLL (this process
+ * cannot issue membarrier, e.g. under a seccomp filter, while some publisher
+ * of the ring skips its fence: a wakeup may come late, so wake up every
+ * SHMRING_ARM_POLL_NS to look), or -1 with EINVAL. Any wakeup means "try
+ * again". include/shmring/uring.h wraps it as shmring_prep_wait(). */
 SHMRING_API int shmring_arm(struct shmring *ring, const uint32_t **word,
 			    uint32_t *expected);
 

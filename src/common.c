@@ -2,6 +2,7 @@
 /* Helpers every source uses: options and names. */
 #include "internal.h"
 
+#include <sys/file.h>
 #include <unistd.h>
 
 int shmring__opts_read(const struct shmring_opts *opts, struct shmring__opts *out)
@@ -72,4 +73,14 @@ size_t shmring__page_size(void)
 {
 	/* glibc answers from the auxiliary vector: no syscall, no cache needed. */
 	return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+int shmring__flock(int fd, int op)
+{
+	int rc;
+
+	do
+		rc = flock(fd, op);
+	while (rc && errno == EINTR);
+	return rc;
 }

@@ -65,7 +65,10 @@ static uint64_t pos_linear(const struct shmring *geo, uint64_t p)
 	return (p >> geo->shift) * geo->cap + (p & geo->mask);
 }
 
-static unsigned int holders(_Atomic uint64_t *reg, struct shmring_holder *out)
+/* The holders of ROLE: pid from the registry word, alive if some open file
+ * of the segment FD still holds the entry's lock (ring.c). */
+static unsigned int holders(int fd, _Atomic uint64_t *reg, int role,
+			    struct shmring_holder *out)
 {
 	unsigned int n = 0;
 
@@ -75,7 +78,7 @@ static unsigned int holders(_Atomic uint64_t *reg, struct shmring_holder *out)
 		if (!w)
 			continue;
 		out[n].pid = (pid_t)(uint32_t)w;
-		out[n].alive = shmring__owner_alive(w);
+		out[n].alive = shmring__reg_held(fd, shmring__reg_lock_byte(0, role, i));
 		n++;
 	}
 	return n;
@@ -83,7 +86,7 @@ static unsigned int holders(_Atomic uint64_t *reg, struct shmring_holder *out)
 
 _Static_assert(SHMRING_INFO_HOLDERS == SHMRING_REG_SLOTS, "registry size is public");
 
-static void info_fill(struct shmring__hdr *h, size_t segment_size,
+static void info_fill(int fd, struct shmring__hdr *h, size_t segment_size,
 		      struct shmring_info *info)
 {
 	/* Only the fields pos_count and pos_linear read. */
@@ -115,8 +118,8 @@ static void info_fill(struct shmring__hdr *h, size_t segment_size,
 		.producers_extra = atomic_load(&h->producers_extra),
 		.consumers_extra = atomic_load(&h->consumers_extra),
 	};
-	info->nproducers = holders(h->producers, info->producers);
-	info->nconsumers = holders(h->consumers, info->consumers);
+	info->nproducers = holders(fd, h->producers, SHMRING_PRODUCER, info->producers);
+	info->nconsumers = holders(fd, h->consumers, SHMRING_CONSUMER, info->consumers);
 }
 
 int shmring_stat(const char *name, struct shmring_info *out)
@@ -136,10 +139,11 @@ int shmring_stat(const char *name, struct shmring_info *out)
 	if (fd < 0)
 		return errno == ELOOP ? shmring__err(EPROTO) : -1;
 	rc = hdr_read(fd, &h, &segment_size);
+	if (!rc)
+		info_fill(fd, &h, segment_size, &info);
 	close(fd);
 	if (rc)
 		return shmring__err(-rc);
-	info_fill(&h, segment_size, &info);
 	/* A caller built against an older header knows fewer fields: give it
 	 * those, and nothing past the size it said it has. */
 	size_t sz = out->sz;

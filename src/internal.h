@@ -87,4 +87,8 @@ int shmring__mem_apply_opts(struct shmring_mem *mem, const struct shmring__opts 
 
 size_t shmring__page_size(void);
 
+/* flock(2), restarted after signals. Any process that can open a segment can
+ * hold its flock and so delay (never corrupt) others' opens. */
+int shmring__flock(int fd, int op);
+
 #endif /* SHMRING_INTERNAL_H */

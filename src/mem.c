@@ -245,11 +245,11 @@ static int shm_size_locked(int fd, size_t want, off_t *size)
 {
 	struct stat st;
 
-	if (flock(fd, LOCK_SH) || fstat(fd, &st))
+	if (shmring__flock(fd, LOCK_SH) || fstat(fd, &st))
 		return -1;
 	if (st.st_size == 0) {
 		/* Not sized yet: the creator has not got here, or died before. */
-		if (flock(fd, LOCK_EX) || fstat(fd, &st))
+		if (shmring__flock(fd, LOCK_EX) || fstat(fd, &st))
 			return -1;
 		if (st.st_size == 0 && ftruncate(fd, (off_t)want))
 			return -1;
@@ -293,7 +293,7 @@ struct shmring_mem *shmring__mem_shm_open(const char *name, size_t size,
 	addr = mmap(NULL, (size_t)have, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (addr == MAP_FAILED)
 		goto fail;
-	flock(fd, LOCK_UN);
+	shmring__flock(fd, LOCK_UN);
 	mem = mem_new(addr, (size_t)have, fd, huge, true);
 	if (!mem) {
 		munmap(addr, (size_t)have);

@@ -60,32 +60,35 @@ static void spsc_copy(struct shmring *r, uint64_t p, void *buf, size_t n, bool i
 
 /* ---- SPSC ------------------------------------------------------------------ */
 
-/* Free slots as the producer sees them, refreshing its copy of tail only when
- * the cached value shows fewer than WANT. */
-static inline uint64_t spsc_free(struct shmring *r, uint64_t want)
+/* Re-reads the other side's shared position (tail for the producer, head for
+ * the consumer) into r->cached. acquire: pairs with the other side's release
+ * store: the consumer is done reading the slots before tail, the producer
+ * has written the elements before head. An index out of range means the
+ * segment was scribbled on: -EPROTO, the old copy kept. */
+static inline int spsc_refresh(struct shmring *r, _Atomic uint64_t *other)
 {
-	uint64_t free = r->cap - pos_count(r, r->pos, r->cached);
+	uint64_t v = atomic_load_explicit(other, memory_order_acquire);
 
-	if (free < want) {
-		/* acquire: pairs with the consumer's release store of tail; the
-		 * consumer is done reading the slots we are about to overwrite. */
-		r->cached = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
-		free = r->cap - pos_count(r, r->pos, r->cached);
-	}
-	return free;
+	if (unlikely((v & r->mask) >= r->cap))
+		return -EPROTO;
+	r->cached = v;
+	return 0;
 }
 
-static inline uint64_t spsc_ready(struct shmring *r, uint64_t want)
+/* Free slots (producer) or ready elements (consumer), refreshing the cached
+ * position only when the copy shows fewer than WANT; or -EPROTO. */
+static inline int64_t spsc_room(struct shmring *r, uint64_t want)
 {
-	uint64_t ready = pos_count(r, r->cached, r->pos);
+	bool prod = r->kind == K_SPSC_PROD;
+	uint64_t n = prod ? r->cap - pos_count(r, r->pos, r->cached) :
+			    pos_count(r, r->cached, r->pos);
 
-	if (ready < want) {
-		/* acquire: pairs with the producer's release store of head; the
-		 * elements before head are written. */
-		r->cached = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
-		ready = pos_count(r, r->cached, r->pos);
-	}
-	return ready;
+	if (n >= want)
+		return (int64_t)n;
+	if (spsc_refresh(r, prod ? &r->hdr->tail : &r->hdr->head))
+		return -EPROTO;
+	return (int64_t)(prod ? r->cap - pos_count(r, r->pos, r->cached) :
+				pos_count(r, r->cached, r->pos));
 }
 
 static inline int spsc_push(struct shmring *r, const void *elem)
@@ -93,8 +96,8 @@ static inline int spsc_push(struct shmring *r, const void *elem)
 	uint64_t pos = r->pos;
 
 	if (unlikely(pos == r->cached + r->lap)) {
-		/* acquire: pairs with the consumer's release store of tail. */
-		r->cached = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+		if (spsc_refresh(r, &r->hdr->tail))
+			return -EPROTO;
 		if (pos == r->cached + r->lap)
 			return -EAGAIN;
 	}
@@ -112,8 +115,8 @@ static inline int spsc_pop(struct shmring *r, void *elem)
 	uint64_t pos = r->pos;
 
 	if (unlikely(pos == r->cached)) {
-		/* acquire: pairs with the producer's release store of head. */
-		r->cached = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+		if (spsc_refresh(r, &r->hdr->head))
+			return -EPROTO;
 		if (pos == r->cached)
 			return -EAGAIN;
 	}
@@ -126,36 +129,26 @@ static inline int spsc_pop(struct shmring *r, void *elem)
 	return 0;
 }
 
-static size_t spsc_push_burst(struct shmring *r, const void *elems, size_t n)
+/* Moves up to N elements in (producer) or out (consumer) with one index
+ * store and one signal. */
+static size_t spsc_burst(struct shmring *r, void *elems, size_t n, int *err)
 {
-	uint64_t m = spsc_free(r, n);
+	bool prod = r->kind == K_SPSC_PROD;
+	int64_t m = spsc_room(r, n);
 
-	if (m > n)
-		m = n;
-	if (!m)
+	if (m < 0)
+		*err = (int)m;
+	if (m <= 0)
 		return 0;
-	spsc_copy(r, r->pos, (void *)elems, m, true);
-	r->pos = pos_add(r, r->pos, m);
-	/* release: pairs with the consumer's acquire load of head. */
-	atomic_store_explicit(&r->hdr->head, r->pos, memory_order_release);
-	shmring__ec_signal(r, &r->hdr->not_empty);
-	return m;
-}
-
-static size_t spsc_pop_burst(struct shmring *r, void *elems, size_t n)
-{
-	uint64_t m = spsc_ready(r, n);
-
-	if (m > n)
-		m = n;
-	if (!m)
-		return 0;
-	spsc_copy(r, r->pos, elems, m, false);
-	r->pos = pos_add(r, r->pos, m);
-	/* release: pairs with the producer's acquire load of tail. */
-	atomic_store_explicit(&r->hdr->tail, r->pos, memory_order_release);
-	shmring__ec_signal(r, &r->hdr->not_full);
-	return m;
+	if ((uint64_t)m > n)
+		m = (int64_t)n;
+	spsc_copy(r, r->pos, elems, (size_t)m, prod);
+	r->pos = pos_add(r, r->pos, (uint64_t)m);
+	/* release: as in spsc_push (head) and spsc_pop (tail). */
+	atomic_store_explicit(prod ? &r->hdr->head : &r->hdr->tail, r->pos,
+			      memory_order_release);
+	shmring__ec_signal(r, prod ? &r->hdr->not_empty : &r->hdr->not_full);
+	return (size_t)m;
 }
 
 /* ---- Vyukov slots ---------------------------------------------------------- */
@@ -171,8 +164,9 @@ static inline struct shmring__mslot *mslot(const struct shmring *r, uint64_t p)
 
 /* How many positions from *POS on are ready for the caller (a producer when
  * BIAS is 0: seq == p; a consumer when BIAS is 1: seq == p + 1), up to N.
- * Reloads *POS from SHARED when it was stale. Returns the count, or a
- * negative errno: -EAGAIN (nothing ready: full or empty), -EPROTO. */
+ * Reloads *POS from SHARED when it was stale (NULL: *POS is private, so it
+ * cannot be). Returns the count, or a negative errno: -EAGAIN (nothing
+ * ready: full or empty), -EPROTO. */
 static long mp_ready(struct shmring *r, _Atomic uint64_t *shared, uint64_t *pos, size_t n,
 		     uint64_t bias)
 {
@@ -195,9 +189,12 @@ static long mp_ready(struct shmring *r, _Atomic uint64_t *shared, uint64_t *pos,
 			if (diff != 0) {
 				if (m || diff < 0)
 					return m ? (long)m : -EAGAIN;
-				/* diff > 0: someone took *pos already. */
-				uint64_t now = atomic_load_explicit(shared,
-								    memory_order_relaxed);
+				/* diff > 0: someone took *pos already. A private
+				 * position (SHARED NULL) cannot be stale. */
+				uint64_t now =
+					shared ? atomic_load_explicit(
+							 shared, memory_order_relaxed) :
+						 *pos;
 
 				if (now == *pos)
 					return -EPROTO; /* slot ahead of the index */
@@ -293,7 +290,7 @@ static size_t mpmc_pop_n(struct shmring *r, void *elems, size_t n, int *err)
 static size_t mpsc_pop_n(struct shmring *r, void *elems, size_t n, int *err)
 {
 	uint64_t p = r->pos;
-	long m = mp_ready(r, &r->hdr->tail, &p, n, 1);
+	long m = mp_ready(r, NULL, &p, n, 1);
 
 	if (m < 0) {
 		*err = (int)m;
@@ -340,18 +337,47 @@ int shmring__try_pop(struct shmring *r, void *elem)
 	}
 }
 
+/* Up to N elements moved; *ERR gets a negative errno when none moved. */
+static size_t push_n(struct shmring *r, const void *elems, size_t n, int *err)
+{
+	switch (r->kind) {
+	case K_SPSC_PROD:
+		return spsc_burst(r, (void *)elems, n, err);
+	case K_MPSC_PROD:
+	case K_MPMC_PROD:
+		return mp_push_n(r, elems, n, err);
+	default:
+		*err = -EINVAL;
+		return 0;
+	}
+}
+
+static size_t pop_n(struct shmring *r, void *elems, size_t n, int *err)
+{
+	switch (r->kind) {
+	case K_SPSC_CONS:
+		return spsc_burst(r, elems, n, err);
+	case K_MPSC_CONS:
+		return mpsc_pop_n(r, elems, n, err);
+	case K_MPMC_CONS:
+		return mpmc_pop_n(r, elems, n, err);
+	default:
+		*err = -EINVAL;
+		return 0;
+	}
+}
+
 bool shmring__can_progress(struct shmring *r)
 {
 	uint64_t p;
 
 	switch (r->kind) {
 	case K_SPSC_PROD:
-		return spsc_free(r, 1) > 0;
 	case K_SPSC_CONS:
-		return spsc_ready(r, 1) > 0;
+		return spsc_room(r, 1) != 0; /* -EPROTO too: let the call report it */
 	case K_MPSC_CONS:
 		p = r->pos;
-		return mp_ready(r, &r->hdr->tail, &p, 1, 1) != -EAGAIN;
+		return mp_ready(r, NULL, &p, 1, 1) != -EAGAIN;
 	case K_MPMC_CONS:
 		p = atomic_load_explicit(&r->hdr->tail, memory_order_relaxed);
 		return mp_ready(r, &r->hdr->tail, &p, 1, 1) != -EAGAIN;
@@ -361,35 +387,42 @@ bool shmring__can_progress(struct shmring *r)
 	}
 }
 
-static inline uint64_t occupancy(const struct shmring *r)
+/* ---- public calls ----------------------------------------------------------- */
+
+/* Probes for COUNT elements moved (0: the ring was full / empty). */
+static inline void probe_moved(struct shmring *r, size_t count, bool push)
 {
-	return shmring_pending(r);
+	if (count && push)
+		SHMRING_PROBE(push, r, r->name, shmring_pending(r), r->cap, count);
+	else if (count)
+		SHMRING_PROBE(pop, r, r->name, shmring_pending(r), r->cap, count);
+	else if (push)
+		SHMRING_PROBE(full, r, r->name, r->cap);
+	else
+		SHMRING_PROBE(empty, r, r->name);
 }
 
-/* A failed try: an EAGAIN re-arms the pollable fd (its convention); errno. */
+/* A call that found nothing to do re-arms the pollable fd: the fd's
+ * convention. 0, or why the fd could not be armed (negative errno). */
+static inline int rearm(struct shmring *r)
+{
+	return r->waitfd ? shmring__waitfd_rearm(r) : 0;
+}
+
+/* A failed call: errno, after re-arming the fd on EAGAIN (a failed arm is
+ * what the caller is told then, or it would wait for a wake never coming). */
 static int op_failed(struct shmring *r, int rc)
 {
-	if (rc == -EAGAIN && r->waitfd)
-		shmring__waitfd_rearm(r);
-	return shmring__err(-rc);
+	int e = rc == -EAGAIN ? rearm(r) : 0;
+
+	return shmring__err(e ? -e : -rc);
 }
 
 static inline int op_result(struct shmring *r, int rc, bool push)
 {
-	if (likely(rc == 0)) {
-		if (push)
-			SHMRING_PROBE(push, r, r->name, occupancy(r), r->cap, 1);
-		else
-			SHMRING_PROBE(pop, r, r->name, occupancy(r), r->cap, 1);
-		return 0;
-	}
-	if (rc == -EAGAIN) {
-		if (push)
-			SHMRING_PROBE(full, r, r->name, r->cap);
-		else
-			SHMRING_PROBE(empty, r, r->name);
-	}
-	return op_failed(r, rc);
+	if (rc == 0 || rc == -EAGAIN)
+		probe_moved(r, rc == 0, push);
+	return rc == 0 ? 0 : op_failed(r, rc);
 }
 
 /* Whether a tracer listens to what a try_push (try_pop) can report. Asked
@@ -443,122 +476,80 @@ static uint64_t deadline_after(uint64_t timeout_ns)
 	return timeout_ns > UINT64_MAX - 1 - now ? UINT64_MAX - 1 : now + timeout_ns;
 }
 
-static int push_wait(struct shmring *r, const void *elem, uint64_t deadline)
+/* push (PUSH) or pop that waits until DEADLINE (UINT64_MAX: forever). */
+static int op_wait(struct shmring *r, void *buf, uint64_t deadline, bool push)
 {
+	shmring__op_fn op = push ? shmring__try_push : shmring__try_pop;
 	int rc;
 
-	if (unlikely(!r || !elem))
+	if (unlikely(!r || !buf))
 		return shmring__err(EINVAL);
-	rc = shmring__try_push(r, (void *)elem);
+	rc = op(r, buf);
 	if (rc == -EAGAIN) {
-		SHMRING_PROBE(full, r, r->name, r->cap);
-		rc = shmring__wait_op(r, &r->hdr->not_full, shmring__try_push,
-				      (void *)elem, deadline);
+		probe_moved(r, 0, push);
+		rc = shmring__wait_op(r, push ? &r->hdr->not_full : &r->hdr->not_empty,
+				      op, buf, deadline);
 	}
-	return op_result(r, rc, true);
-}
-
-static int pop_wait(struct shmring *r, void *elem, uint64_t deadline)
-{
-	int rc;
-
-	if (unlikely(!r || !elem))
-		return shmring__err(EINVAL);
-	rc = shmring__try_pop(r, elem);
-	if (rc == -EAGAIN) {
-		SHMRING_PROBE(empty, r, r->name);
-		rc = shmring__wait_op(r, &r->hdr->not_empty, shmring__try_pop, elem,
-				      deadline);
-	}
-	return op_result(r, rc, false);
+	if (rc == 0)
+		probe_moved(r, 1, push);
+	return rc == 0 ? 0 : shmring__err(-rc);
 }
 
 int shmring_push(struct shmring *r, const void *elem)
 {
-	return push_wait(r, elem, UINT64_MAX);
+	return op_wait(r, (void *)elem, UINT64_MAX, true);
 }
 
 int shmring_timed_push(struct shmring *r, const void *elem, uint64_t timeout_ns)
 {
-	return push_wait(r, elem, deadline_after(timeout_ns));
+	return op_wait(r, (void *)elem, deadline_after(timeout_ns), true);
 }
 
 int shmring_pop(struct shmring *r, void *elem)
 {
-	return pop_wait(r, elem, UINT64_MAX);
+	return op_wait(r, elem, UINT64_MAX, false);
 }
 
 int shmring_timed_pop(struct shmring *r, void *elem, uint64_t timeout_ns)
 {
-	return pop_wait(r, elem, deadline_after(timeout_ns));
+	return op_wait(r, elem, deadline_after(timeout_ns), false);
+}
+
+/* A burst's outcome: the count, or -1 with errno. */
+static ssize_t burst_result(struct shmring *r, size_t moved, int err, bool push)
+{
+	if (err && err != -EAGAIN)
+		return shmring__err(-err);
+	probe_moved(r, moved, push);
+	if (!moved && (err = rearm(r)))
+		return shmring__err(-err);
+	return (ssize_t)moved;
 }
 
 ssize_t shmring_push_burst(struct shmring *r, const void *elems, size_t n)
 {
+	size_t moved;
 	int err = 0;
-	size_t m;
 
 	if (unlikely(!r || (!elems && n)))
 		return shmring__err(EINVAL);
-	if (n > r->cap)
-		n = r->cap;
 	if (!n)
 		return 0;
-	switch (r->kind) {
-	case K_SPSC_PROD:
-		m = spsc_push_burst(r, elems, n);
-		break;
-	case K_MPSC_PROD:
-	case K_MPMC_PROD:
-		m = mp_push_n(r, elems, n, &err);
-		break;
-	default:
-		return shmring__err(EINVAL);
-	}
-	if (err && err != -EAGAIN)
-		return shmring__err(-err);
-	if (m) {
-		SHMRING_PROBE(push, r, r->name, occupancy(r), r->cap, m);
-	} else {
-		SHMRING_PROBE(full, r, r->name, r->cap);
-		if (r->waitfd)
-			shmring__waitfd_rearm(r);
-	}
-	return (ssize_t)m;
+	n = n > r->cap ? (size_t)r->cap : n;
+	moved = push_n(r, elems, n, &err); /* before err is read */
+	return burst_result(r, moved, err, true);
 }
 
 ssize_t shmring_pop_burst(struct shmring *r, void *elems, size_t n)
 {
+	size_t moved;
 	int err = 0;
-	size_t m;
 
 	if (unlikely(!r || (!elems && n)))
 		return shmring__err(EINVAL);
-	if (n > r->cap)
-		n = r->cap;
 	if (!n)
 		return 0;
-	switch (r->kind) {
-	case K_SPSC_CONS:
-		m = spsc_pop_burst(r, elems, n);
-		break;
-	case K_MPSC_CONS:
-		m = mpsc_pop_n(r, elems, n, &err);
-		break;
-	case K_MPMC_CONS:
-		m = mpmc_pop_n(r, elems, n, &err);
-		break;
-	default:
-		return shmring__err(EINVAL);
-	}
-	if (err && err != -EAGAIN)
-		return shmring__err(-err);
-	if (m) {
-		SHMRING_PROBE(pop, r, r->name, occupancy(r), r->cap, m);
-	} else {
-		SHMRING_PROBE(empty, r, r->name);
-		if (r->waitfd)
-			shmring__waitfd_rearm(r);
-	}
-	return (ssize_t)m;
+	n = n > r->cap ? (size_t)r->cap : n;
+	moved = pop_n(r, elems, n, &err); /* before err is read */
+	return burst_result(r, moved, err, false);
 }

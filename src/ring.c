@@ -10,16 +10,17 @@
  * either nobody has yet, or the creator died mid-way (its lock went with it).
  * Rings attached to local memory (no fd) use a CAS on init_state instead.
  *
- * Roles: a registry entry holds {pid, low 32 bits of the process start time}
- * so that a recycled pid is not mistaken for the old holder. A role whose
- * holder is gone (no such process, another start time, or a zombie) is taken
- * over with a CAS, so two would-be successors cannot both win.
+ * Roles: a handle holds its role with an OFD lock on a byte of the segment
+ * file (see the registry section); the kernel drops it with the holder, so a
+ * role whose holder is gone is simply free. The registry word records the
+ * pid for observers and, claimed with a CAS, arbitrates between handles of
+ * one process that share an open file.
  */
 #include "ring.h"
 #include "probes.h"
 
+#include <fcntl.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
@@ -80,75 +81,53 @@ size_t shmring_memsize(enum shmring_policy policy, size_t elem_size, size_t capa
 
 /* ---- registry -------------------------------------------------------------- */
 
-/* Start time (clock ticks since boot) of PID, and whether it is a zombie.
- * Returns false if the process does not exist or /proc cannot tell. */
-static bool proc_stat(pid_t pid, uint64_t *start, bool *zombie)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long st;
-	FILE *f;
-	size_t n;
+/* A role is held by holding an open-file-description lock (F_OFD_SETLK) on
+ * one byte of the segment's file per registry entry, far past its data. The
+ * kernel drops the lock when the holder's last fd to that open file goes:
+ * close, exit, a crash, or exec (our fds are O_CLOEXEC). So liveness needs no
+ * pid, works across pid namespaces, and survives a holder whose main thread
+ * exited while others run. The entry's word records the holder's pid, for
+ * observers; on local memory (no file, one process) the word alone decides. */
+#define REG_LOCK_BASE ((off_t)1 << 40)
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	/* The command name may hold spaces and parentheses: skip to the last ')'. */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 1,
-			 " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d "
-			 "%*d %*d %*d %*d %llu",
-			 &buf[0], &st) != 2)
-		return false;
-	*zombie = buf[0] == 'Z' || buf[0] == 'X';
-	*start = st;
-	return true;
+off_t shmring__reg_lock_byte(size_t ring_offset, int role, unsigned int i)
+{
+	/* Rings in one segment sit at least a line apart: 32 bytes each. */
+	return REG_LOCK_BASE + (off_t)(ring_offset / SHMRING_LINE) * 32 +
+	       (off_t)(role - 1) * 16 + (off_t)i;
 }
 
-static uint64_t owner_word(pid_t pid, uint64_t start)
+/* F_OFD_SETLK (lock or unlock) or F_OFD_GETLK of BYTE: 0 / 1 for GETLK when
+ * another open file holds it, or a negative errno. */
+static int ofd_lock(int fd, int cmd, short type, off_t byte)
 {
-	return (start & 0xffffffffull) << 32 | (uint32_t)pid;
+	struct flock fl = {
+		.l_type = type, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1
+	};
+	int rc;
+
+	do
+		rc = fcntl(fd, cmd, &fl);
+	while (rc && errno == EINTR);
+	if (rc)
+		return -errno;
+	return cmd == F_OFD_GETLK ? fl.l_type != F_UNLCK : 0;
 }
 
-/* This process's registry word (computed once per process: fork changes it). */
-static uint64_t self_owner(void)
+bool shmring__reg_held(int fd, off_t byte)
 {
-	static _Atomic uint64_t cached;
-	pid_t pid = getpid();
-	uint64_t v = atomic_load_explicit(&cached, memory_order_relaxed);
-	uint64_t start = 0;
-	bool zombie;
-
-	if (v && (pid_t)(uint32_t)v == pid)
-		return v;
-	if (!proc_stat(pid, &start, &zombie))
-		start = 0;
-	v = owner_word(pid, start);
-	atomic_store_explicit(&cached, v, memory_order_relaxed);
-	return v;
-}
-
-bool shmring__owner_alive(uint64_t w)
-{
-	pid_t pid = (pid_t)(uint32_t)w;
-	uint64_t start;
-	bool zombie;
-
-	if (pid <= 0)
-		return false;
-	if (kill(pid, 0) && errno == ESRCH)
-		return false;
-	if (!proc_stat(pid, &start, &zombie))
-		return kill(pid, 0) == 0 || errno != ESRCH; /* no /proc: trust kill */
-	return !zombie && owner_word(pid, start) == w;
+	return ofd_lock(fd, F_OFD_GETLK, F_WRLCK, byte) == 1;
 }
 
 static _Atomic uint64_t *registry(struct shmring *r)
 {
 	return r->role == SHMRING_PRODUCER ? r->hdr->producers : r->hdr->consumers;
+}
+
+static _Atomic uint64_t *registry_extra(struct shmring *r)
+{
+	return r->role == SHMRING_PRODUCER ? &r->hdr->producers_extra :
+					     &r->hdr->consumers_extra;
 }
 
 static bool role_exclusive(const struct shmring *r)
@@ -157,64 +136,68 @@ static bool role_exclusive(const struct shmring *r)
 	       (r->policy == SHMRING_MPSC && r->role == SHMRING_CONSUMER);
 }
 
-/* Takes entry E for ME if it is free or its holder is gone. */
-static bool reg_take(_Atomic uint64_t *e, uint64_t me)
+/* Takes entry I if no live handle holds it. */
+static bool reg_take(struct shmring *r, unsigned int i)
 {
-	for (int tries = 0; tries < 16; tries++) {
-		uint64_t cur = atomic_load_explicit(e, memory_order_acquire);
+	_Atomic uint64_t *e = &registry(r)[i];
+	int fd = r->mem->fd;
+	uint64_t cur;
 
-		if (cur && shmring__owner_alive(cur))
-			return false;
-		/* acq_rel: the successor sees what the holder it replaces wrote
-		 * (its release in reg_release), and our later reads of head and
-		 * tail come after the claim. */
-		if (atomic_compare_exchange_strong_explicit(
-			    e, &cur, me, memory_order_acq_rel, memory_order_acquire))
-			return true;
-	}
-	return false;
+	/* Someone else's open file holds it: alive. */
+	if (fd >= 0 && ofd_lock(fd, F_OFD_SETLK, F_WRLCK,
+				shmring__reg_lock_byte(r->offset, r->role, i)))
+		return false;
+	/* Our open file (another handle attached to the same segment handle)
+	 * or our process (local memory) holds it: leave its lock alone. A word
+	 * with another pid is a holder that is gone (its lock went with it) or,
+	 * on local memory, a copy inherited over fork. */
+	cur = atomic_load_explicit(e, memory_order_acquire);
+	if (cur && (pid_t)(uint32_t)cur == r->pid)
+		return false;
+	/* acq_rel: the successor sees what the holder it replaces wrote (its
+	 * release in reg_release), and our later reads of head and tail come
+	 * after the claim. */
+	return atomic_compare_exchange_strong_explicit(
+		e, &cur, r->owner, memory_order_acq_rel, memory_order_acquire);
 }
 
 static int reg_claim(struct shmring *r)
 {
-	_Atomic uint64_t *reg = registry(r);
-
-	r->owner = self_owner();
+	r->owner = (uint32_t)r->pid;
 	if (role_exclusive(r)) {
-		if (!reg_take(&reg[0], r->owner))
+		if (!reg_take(r, 0))
 			return -EBUSY;
 		r->reg_index = 0;
 		return 0;
 	}
 	for (unsigned int i = 0; i < SHMRING_REG_SLOTS; i++) {
-		if (reg_take(&reg[i], r->owner)) {
+		if (reg_take(r, i)) {
 			r->reg_index = (int)i;
 			return 0;
 		}
 	}
 	/* Table full: the role is shared, so this is fine; only listing stops. */
-	_Atomic uint64_t *extra = r->role == SHMRING_PRODUCER ? &r->hdr->producers_extra :
-								&r->hdr->consumers_extra;
-	atomic_fetch_add_explicit(extra, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(registry_extra(r), 1, memory_order_relaxed);
 	r->reg_index = -1;
 	return 0;
 }
 
 static void reg_release(struct shmring *r)
 {
-	if (r->reg_index >= 0) {
-		uint64_t me = r->owner;
+	uint64_t me = r->owner;
 
-		/* release: our last index store is visible to a successor. */
-		atomic_compare_exchange_strong_explicit(&registry(r)[r->reg_index], &me,
-							0, memory_order_release,
-							memory_order_relaxed);
-	} else {
-		_Atomic uint64_t *extra = r->role == SHMRING_PRODUCER ?
-						  &r->hdr->producers_extra :
-						  &r->hdr->consumers_extra;
-		atomic_fetch_sub_explicit(extra, 1, memory_order_relaxed);
+	if (r->reg_index < 0) {
+		atomic_fetch_sub_explicit(registry_extra(r), 1, memory_order_relaxed);
+		return;
 	}
+	/* release: our last index store is visible to a successor. */
+	atomic_compare_exchange_strong_explicit(&registry(r)[r->reg_index], &me, 0,
+						memory_order_release,
+						memory_order_relaxed);
+	if (r->mem->fd >= 0)
+		ofd_lock(r->mem->fd, F_OFD_SETLK, F_UNLCK,
+			 shmring__reg_lock_byte(r->offset, r->role,
+						(unsigned int)r->reg_index));
 }
 
 /* ---- header ---------------------------------------------------------------- */
@@ -307,11 +290,15 @@ static int hdr_setup(struct shmring__hdr *h, int fd, size_t room, int policy,
 	if (fd < 0) {
 		uint32_t st = SHMRING_INIT_NONE;
 
+		/* Checked before the claim: a ring that does not fit must not
+		 * leave the header BUSY for the next attach to wait on. */
+		if (atomic_load_explicit(&h->init_state, memory_order_acquire) ==
+			    SHMRING_INIT_NONE &&
+		    g->total_size > room)
+			return -EINVAL;
 		if (atomic_compare_exchange_strong_explicit(
 			    &h->init_state, &st, SHMRING_INIT_BUSY, memory_order_acquire,
 			    memory_order_acquire)) {
-			if (g->total_size > room)
-				return -EINVAL;
 			hdr_init(h, policy, g);
 		} else if (st == SHMRING_INIT_BUSY) {
 			/* Another thread of this process initialises it now. */
@@ -323,7 +310,7 @@ static int hdr_setup(struct shmring__hdr *h, int fd, size_t room, int policy,
 		}
 		return hdr_check(h, room, policy, g);
 	}
-	if (flock(fd, LOCK_SH))
+	if (shmring__flock(fd, LOCK_SH))
 		return -errno;
 	if (atomic_load_explicit(&h->init_state, memory_order_acquire) !=
 	    SHMRING_INIT_READY) {
@@ -331,15 +318,17 @@ static int hdr_setup(struct shmring__hdr *h, int fd, size_t room, int policy,
 			rc = -EPROTO; /* not ours: leave it alone */
 			goto out;
 		}
-		if (flock(fd, LOCK_EX)) {
+		if (shmring__flock(fd, LOCK_EX)) {
 			rc = -errno;
 			goto out;
 		}
 		/* Under LOCK_EX a header that is not READY has no live creator. */
 		if (atomic_load_explicit(&h->init_state, memory_order_acquire) !=
 		    SHMRING_INIT_READY) {
+			/* A segment sized for other parameters (a racing
+			 * creator's, before it wrote its header). */
 			if (g->total_size > room) {
-				rc = -EPROTO;
+				rc = -EINVAL;
 				goto out;
 			}
 			hdr_init(h, policy, g);
@@ -347,7 +336,7 @@ static int hdr_setup(struct shmring__hdr *h, int fd, size_t room, int policy,
 	}
 	rc = hdr_check(h, room, policy, g);
 out:
-	flock(fd, LOCK_UN);
+	shmring__flock(fd, LOCK_UN);
 	return rc;
 }
 
@@ -358,6 +347,26 @@ static const enum shmring__kind kinds[3][2] = {
 	{ K_MPSC_PROD, K_MPSC_CONS },
 	{ K_MPMC_PROD, K_MPMC_CONS },
 };
+
+/* A consumer of an MPSC ring that died in a pop may have freed slots (their
+ * seq moved on a lap) before it stored tail: those elements were taken, so
+ * its successor starts after them (at-most-once) instead of finding slots
+ * that look "ahead of the index" forever. Returns the position to start at. */
+static uint64_t mpsc_skip_freed(struct shmring *r, uint64_t tail)
+{
+	uint64_t p = tail;
+
+	for (uint64_t i = 0; i < r->cap; i++, p = pos_next(r, p)) {
+		struct shmring__mslot *s = slot_at(r, p);
+
+		if ((int64_t)(atomic_load_explicit(&s->seq, memory_order_acquire) -
+			      (p + r->lap)) < 0)
+			break;
+	}
+	if (p != tail)
+		atomic_store_explicit(&r->hdr->tail, p, memory_order_release);
+	return p;
+}
 
 /* Private positions of the sides that keep one, read after the role is ours. */
 static int load_positions(struct shmring *r)
@@ -377,7 +386,7 @@ static int load_positions(struct shmring *r)
 		r->cached = head;
 		break;
 	case K_MPSC_CONS:
-		r->pos = tail;
+		r->pos = mpsc_skip_freed(r, tail);
 		break;
 	default:
 		break;
@@ -406,6 +415,7 @@ static struct shmring *ring_attach(struct shmring_mem *mem, size_t offset, int p
 		return shmring__errp(ENOMEM);
 	r->hdr = (struct shmring__hdr *)((char *)mem->addr + offset);
 	r->mem = mem;
+	r->offset = offset;
 	r->policy = (enum shmring_policy)policy;
 	r->role = (enum shmring_role)role;
 	r->kind = kinds[policy - 1][role - 1];
@@ -427,10 +437,7 @@ static struct shmring *ring_attach(struct shmring_mem *mem, size_t offset, int p
 	r->mask = r->lap - 1;
 	r->elem_size = (size_t)g.elem_size;
 	r->slot_size = (size_t)g.slot_size;
-	r->fenceless = shmring__barrier_setup();
-	if (r->fenceless)
-		atomic_fetch_or_explicit(&r->hdr->fenceless_publishers, 1,
-					 memory_order_relaxed);
+	shmring__barrier_setup(r);
 	rc = reg_claim(r);
 	if (rc)
 		goto fail;
@@ -546,12 +553,16 @@ size_t shmring_available(const struct shmring *r)
 
 bool shmring_full(const struct shmring *r)
 {
-	return r && shmring_pending(r) == r->cap;
+	if (!r)
+		return shmring__err(EINVAL), false;
+	return shmring_pending(r) == r->cap;
 }
 
 bool shmring_empty(const struct shmring *r)
 {
-	return !r || shmring_pending(r) == 0;
+	if (!r)
+		return shmring__err(EINVAL), true;
+	return shmring_pending(r) == 0;
 }
 
 size_t shmring_capacity(const struct shmring *r)

@@ -71,7 +71,8 @@ struct shmring__hdr {
 	LINE_PAD(pad3, sizeof(struct shmring__ec));
 	struct shmring__ec not_full;
 	LINE_PAD(pad4, sizeof(struct shmring__ec));
-	/* line 5, 6: role registry, {pid | start time << 32} per holder. Entry 0
+	/* line 5, 6: role registry: the pid of each holder, for observers; an
+	 * OFD lock on the segment file is what holds the role (ring.c). Entry 0
 	 * is the exclusive holder for single-producer/-consumer roles. */
 	_Atomic uint64_t producers[SHMRING_REG_SLOTS];
 	_Atomic uint64_t producers_extra; /* holders that found the table full */
@@ -117,8 +118,9 @@ struct shmring {
 	uint64_t lap;  /* 1 << shift */
 	size_t elem_size;
 	size_t slot_size;
-	bool fenceless; /* publishes need no fence: waiters use membarrier */
-	bool sliced;	/* our waits must wake up now and then (wait.c) */
+	bool fenceless;		/* publishes need no fence: waiters use membarrier */
+	bool waiter_membarrier; /* we may issue membarrier before sleeping */
+	bool sliced;		/* our waits must wake up now and then (wait.c) */
 	/* private side state: SPSC both sides, MPSC consumer */
 	uint64_t pos;	 /* my next position */
 	uint64_t cached; /* SPSC: the other side's position as last read */
@@ -127,6 +129,7 @@ struct shmring {
 	enum shmring_policy policy;
 	enum shmring_role role;
 	struct shmring_mem *mem;
+	size_t offset; /* of the ring in mem */
 	bool own_mem;
 	pid_t pid;	/* process that opened the handle */
 	uint64_t owner; /* registry word */
@@ -152,17 +155,20 @@ static inline uint64_t pos_add(const struct shmring *r, uint64_t p, uint64_t n)
 	return idx >= r->cap ? (p & ~r->mask) + r->lap + (idx - r->cap) : p + n;
 }
 
-/* Number of positions from T to H (H at or after T), clamped to capacity so
- * that a scribbled index can never make a caller believe in more. */
+/* Number of positions from T to H, clamped to [0, capacity]: H up to a lap
+ * behind T (a stale read on a weakly ordered CPU) counts as 0, and a
+ * scribbled index can never make a caller believe in more than capacity. */
 static inline uint64_t pos_count(const struct shmring *r, uint64_t h, uint64_t t)
 {
-	uint64_t laps = ((h >> r->shift) - (t >> r->shift)) & (UINT64_MAX >> r->shift);
-	uint64_t n;
+	const uint64_t lapmask = UINT64_MAX >> r->shift;
+	uint64_t laps = ((h >> r->shift) - (t >> r->shift)) & lapmask;
+	uint64_t hi = h & r->mask, ti = t & r->mask;
 
+	if (laps == lapmask || (laps == 0 && hi < ti))
+		return 0;
 	if (laps > 1)
 		return r->cap;
-	n = laps * r->cap + (h & r->mask) - (t & r->mask);
-	return n > r->cap ? r->cap : n;
+	return laps * r->cap + hi - ti > r->cap ? r->cap : laps * r->cap + hi - ti;
 }
 
 static inline void *slot_at(const struct shmring *r, uint64_t p)
@@ -186,9 +192,9 @@ static inline void shmring__full_fence(void)
 
 void shmring__ec_wake(struct shmring *r, struct shmring__ec *ec);
 
-/* Whether this process may publish without a fence (membarrier registered),
- * decided once per process; see wait.c. */
-bool shmring__barrier_setup(void);
+/* Decides whether the handle publishes without a fence and whether its
+ * waits can issue membarrier (once per process; see wait.c). */
+void shmring__barrier_setup(struct shmring *r);
 
 /* After publishing (a store the waiter's re-check reads), wake sleepers if
  * any announced themselves. The barrier orders our publishing store before
@@ -232,9 +238,11 @@ uint64_t shmring__now_ns(void);
  * one its own parameters give and fits in ROOM bytes. 0 or -EPROTO. */
 int shmring__hdr_validate(const struct shmring__hdr *h, size_t room);
 
-/* Whether the process behind registry word W (pid | start time << 32) still
- * runs: same start time, not a zombie. */
-bool shmring__owner_alive(uint64_t w);
+/* The byte of the segment file whose OFD lock stands for registry entry I
+ * of ROLE of the ring at RING_OFFSET, and whether another open file of the
+ * segment holds that lock (a live holder). See ring.c. */
+off_t shmring__reg_lock_byte(size_t ring_offset, int role, unsigned int i);
+bool shmring__reg_held(int fd, off_t byte);
 
 int shmring__try_push(struct shmring *r, void *elem);
 int shmring__try_pop(struct shmring *r, void *elem);
@@ -245,8 +253,9 @@ bool shmring__can_progress(struct shmring *r);
 
 /* ---- waitfd.c ------------------------------------------------------------- */
 
-/* After a try call found nothing to do: make the handle's fd wait again. */
-void shmring__waitfd_rearm(struct shmring *r);
+/* After a try call found nothing to do: make the handle's fd wait again.
+ * 0, or a negative errno when no wait could be started. */
+int shmring__waitfd_rearm(struct shmring *r);
 void shmring__waitfd_close(struct shmring *r);
 
 /* The eventcount a handle waits on: consumers wait for "not empty",

@@ -33,11 +33,14 @@
  * been through one at its context switch). If P3 ran before that barrier,
  * the barrier also drained P1 before membarrier returned, so W3 sees P1; if
  * P3 ran after it, W1 (complete before the syscall) is what P3 reads.
- * Processes that cannot register publish with a fence; a waiter that cannot
- * issue membarrier while some publisher of the ring skips its fence
- * (hdr->fenceless_publishers, read after W2) sleeps in 1 ms slices, so the
- * worst case is a late wakeup, never a lost one. SHMRING_BARRIER=fence in
- * the environment forces fences (tests run both ways).
+ * Processes that cannot register publish with a fence. Any process may issue
+ * the barrier, registered or not, so waiters always do when the kernel has
+ * it; a waiter that cannot (a seccomp filter) while some publisher of the
+ * ring skips its fence (hdr->fenceless_publishers, read after W2) sleeps in
+ * 1 ms slices -- blocking calls, pollable fds and shmring_arm alike -- so
+ * the worst case is a late wakeup, never a lost one. SHMRING_BARRIER=fence
+ * in the environment makes a process publish with fences; =none also stops
+ * it issuing membarrier (tests run every combination).
  *
  * Cost: a publisher pays a (compiler or hardware) barrier and a load of a
  * line that only changes when a waiter announces itself; zero syscalls while
@@ -80,38 +83,65 @@ static long sys_membarrier(int cmd)
 	return syscall(SYS_membarrier, cmd, 0, 0);
 }
 
-bool shmring__barrier_setup(void)
+/* What this process may do with membarrier, decided once per process (a
+ * forked child that opens rings decides, and registers, for itself). */
+struct barrier_caps {
+	pid_t pid;
+	bool publish_fenceless; /* registered for GLOBAL_EXPEDITED barriers */
+	bool can_issue;		/* may call membarrier(GLOBAL_EXPEDITED) as a waiter */
+};
+
+static struct barrier_caps barrier_caps(void)
 {
-	/* Per process: registration belongs to the address space, and a forked
-	 * child that opens rings registers its own. */
 	static _Atomic pid_t done_for;
-	static _Atomic bool registered;
+	static struct barrier_caps caps; /* written once per pid, before done_for */
+	const char *env = getenv("SHMRING_BARRIER");
 	pid_t pid = getpid();
-	const char *env;
 	long cmds;
-	bool ok;
 
 	if (atomic_load_explicit(&done_for, memory_order_acquire) == pid)
-		return atomic_load_explicit(&registered, memory_order_relaxed);
-	env = getenv("SHMRING_BARRIER");
+		return caps;
 	cmds = sys_membarrier(MEMBARRIER_CMD_QUERY);
-	ok = !(env && !strcmp(env, "fence")) && cmds > 0 &&
-	     (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED) &&
-	     (cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) &&
-	     sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
-	atomic_store_explicit(&registered, ok, memory_order_relaxed);
+	/* SHMRING_BARRIER=fence: publish with fences; =none: also act as if
+	 * membarrier were blocked (a seccomp filter), for tests. Any process
+	 * may issue GLOBAL_EXPEDITED, registered or not. */
+	caps.can_issue = !(env && !strcmp(env, "none")) && cmds > 0 &&
+			 (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED);
+	caps.publish_fenceless =
+		caps.can_issue && !(env && !strcmp(env, "fence")) &&
+		(cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) &&
+		sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
+	caps.pid = pid;
 	atomic_store_explicit(&done_for, pid, memory_order_release);
-	return ok;
+	return caps;
+}
+
+void shmring__barrier_setup(struct shmring *r)
+{
+	struct barrier_caps caps = barrier_caps();
+
+	r->fenceless = caps.publish_fenceless;
+	r->waiter_membarrier = caps.can_issue;
+	if (r->fenceless) {
+		/* seq_cst RMW then a full fence: a waiter that cannot issue
+		 * membarrier and misses this flag (read after its W2) announced
+		 * itself before it, so our later P3 loads see its W1. */
+		atomic_fetch_or_explicit(&r->hdr->fenceless_publishers, 1,
+					 memory_order_seq_cst);
+		shmring__full_fence();
+	}
 }
 
 /* W2: the waiter's half of the barrier pair (see the top of this file). */
 static void waiter_barrier(struct shmring *r)
 {
-	if (r->fenceless && sys_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0)
+	if (r->waiter_membarrier &&
+	    sys_membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED) == 0) {
+		r->sliced = false;
 		return;
+	}
 	shmring__full_fence();
-	/* Read after the fence: a fenceless publisher that set the flag later
-	 * did so with a locked RMW after our W1, so its P3 will see W1. */
+	/* Read after the fence (see shmring__barrier_setup for the pairing). */
 	r->sliced =
 		atomic_load_explicit(&r->hdr->fenceless_publishers, memory_order_relaxed);
 }
@@ -210,15 +240,16 @@ int shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn o
 	int rc = spin_op(r, op, buf, deadline);
 
 	while (rc == -EAGAIN) {
-		uint32_t expected = shmring__ec_announce(r, ec);
-		uint64_t t0;
+		uint64_t t0 = shmring__now_ns();
+		uint32_t expected;
 
+		/* A spent deadline (timeout 0) must not cost a membarrier. */
+		if (t0 >= deadline)
+			return -ETIMEDOUT;
+		expected = shmring__ec_announce(r, ec);
 		rc = op(r, buf); /* W3 */
 		if (rc != -EAGAIN)
 			break;
-		t0 = shmring__now_ns();
-		if (t0 >= deadline)
-			return -ETIMEDOUT;
 		atomic_fetch_add_explicit(&ec->sleepers, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&ec->sleeps, 1, memory_order_relaxed);
 		SHMRING_PROBE(sleep, r, r->name, (int)r->role);
@@ -252,5 +283,7 @@ int shmring_arm(struct shmring *r, const uint32_t **word, uint32_t *expected)
 	*expected = shmring__ec_announce(r, ec);
 	*word = (const uint32_t *)&ec->seq;
 	/* W3 for an event loop: it sleeps only if nothing can be done now. */
-	return shmring__can_progress(r) ? 1 : 0;
+	if (shmring__can_progress(r))
+		return SHMRING_ARM_READY;
+	return r->sliced ? SHMRING_ARM_POLL : SHMRING_ARM_WAIT;
 }

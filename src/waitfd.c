@@ -29,6 +29,7 @@
 #include "ring.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -54,11 +55,13 @@ struct shmring__waitfd {
 	struct shmring__ec *ec;
 #if CONFIG_IO_URING
 	struct io_uring uring;
-	unsigned int inflight; /* submitted, completion not yet reaped */
+	unsigned int inflight;		/* submitted, completion not yet reaped */
+	struct __kernel_timespec slice; /* link timeout of a sliced wait */
 #endif
 	pthread_t thread;
 	_Atomic uint32_t cmd;	   /* thread: arm count << 1 | stop (a private futex) */
 	_Atomic uint32_t expected; /* thread: the value of ec->seq to wait on */
+	_Atomic bool sliced;	   /* thread: give up waiting after SHMRING_ARM_POLL_NS */
 	_Atomic bool busy;	   /* thread: waiting, or about to, on ec->seq */
 };
 
@@ -94,14 +97,30 @@ static void uring_reap(struct shmring__waitfd *w)
 	}
 }
 
-/* Makes the fd readable when *word != expected (READY: at once). */
-static int uring_arm(struct shmring__waitfd *w, bool ready, uint32_t expected)
+/* Submits what is queued, retrying what the kernel may refuse for a moment. */
+static int uring_submit(struct shmring__waitfd *w)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->uring);
 	int rc;
 
+	for (int tries = 0; tries < 100; tries++) {
+		rc = io_uring_submit(&w->uring);
+		if (rc >= 0 || (rc != -EINTR && rc != -EAGAIN && rc != -EBUSY))
+			return rc;
+		sched_yield();
+	}
+	return rc;
+}
+
+/* Makes the fd readable when *word != expected (READY: at once; SLICED: also
+ * after SHMRING_ARM_POLL_NS, through a linked timeout). */
+static int uring_arm(struct shmring__waitfd *w, bool ready, bool sliced,
+		     uint32_t expected)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->uring);
+	int rc, n = 1;
+
 	if (!sqe)
-		return -EBUSY;
+		return -EBUSY; /* cannot happen: at most two SQEs are ever in flight */
 	if (ready) {
 		io_uring_prep_nop(sqe);
 	} else {
@@ -110,11 +129,20 @@ static int uring_arm(struct shmring__waitfd *w, bool ready, uint32_t expected)
 		io_uring_prep_rw(IORING_OP_FUTEX_WAIT, sqe, FUTEX2_SIZE_U32, &w->ec->seq,
 				 0, expected);
 		sqe->addr3 = FUTEX_BITSET_MATCH_ANY;
+		if (sliced) {
+			sqe->flags |= IOSQE_IO_LINK;
+			w->slice =
+				(struct __kernel_timespec){ .tv_nsec =
+								    SHMRING_ARM_POLL_NS };
+			io_uring_prep_link_timeout(io_uring_get_sqe(&w->uring), &w->slice,
+						   0);
+			n = 2; /* both complete: the wait (maybe -ECANCELED), the timeout */
+		}
 	}
-	rc = io_uring_submit(&w->uring);
+	rc = uring_submit(w);
 	if (rc < 0)
 		return rc;
-	w->inflight++;
+	w->inflight += (unsigned int)n;
 	return 0;
 }
 #endif
@@ -173,13 +201,15 @@ static int thread_open(struct shmring__waitfd *w)
 	return 0;
 }
 
-static int thread_arm(struct shmring__waitfd *w, bool ready, uint32_t expected)
+static int thread_arm(struct shmring__waitfd *w, bool ready, bool sliced,
+		      uint32_t expected)
 {
 	uint64_t one = 1;
 
 	if (ready)
 		return write(w->fd, &one, sizeof(one)) < 0 ? -errno : 0;
 	atomic_store_explicit(&w->expected, expected, memory_order_relaxed);
+	atomic_store_explicit(&w->sliced, sliced, memory_order_relaxed);
 	atomic_store_explicit(&w->busy, true, memory_order_relaxed);
 	/* release: the thread reads expected after it sees the new cmd. */
 	atomic_fetch_add_explicit(&w->cmd, CMD_ARM, memory_order_release);
@@ -232,7 +262,7 @@ static int waitfd_arm(struct shmring *r)
 			return 0; /* still waiting: it will complete on a publish */
 		expected = shmring__ec_announce(r, w->ec);
 		ready = shmring__can_progress(r);
-		return uring_arm(w, ready, expected);
+		return uring_arm(w, ready, r->sliced, expected);
 	}
 #endif
 	uint64_t drained;
@@ -243,20 +273,12 @@ static int waitfd_arm(struct shmring *r)
 		return 0; /* the thread still waits: it writes the fd on a publish */
 	expected = shmring__ec_announce(r, w->ec);
 	ready = shmring__can_progress(r);
-	return thread_arm(w, ready, expected);
+	return thread_arm(w, ready, r->sliced, expected);
 }
 
-void shmring__waitfd_rearm(struct shmring *r)
+int shmring__waitfd_rearm(struct shmring *r)
 {
-	/* Nothing to report from here: a failed arm leaves the fd readable
-	 * (io_uring: the failed wait completes; thread: we write it), so the
-	 * caller comes back and the next EAGAIN tries again. */
-	if (waitfd_arm(r) < 0 && r->waitfd->backend == SHMRING_FD_THREAD) {
-		uint64_t one = 1;
-
-		if (write(r->waitfd->fd, &one, sizeof(one)) < 0) {
-		}
-	}
+	return waitfd_arm(r);
 }
 
 int shmring_fd(struct shmring *r)
@@ -311,12 +333,15 @@ void shmring__waitfd_close(struct shmring *r)
 		return;
 #if CONFIG_IO_URING
 	if (w->backend == SHMRING_FD_URING) {
-		/* Tearing the ring down cancels a pending futex wait. */
+		/* Tearing the ring down cancels a pending futex wait (in a forked
+		 * child: only the child's mapping and fd go). */
 		io_uring_queue_exit(&w->uring);
 	}
 #endif
-	if (w->backend == SHMRING_FD_THREAD)
+	if (w->backend == SHMRING_FD_THREAD && getpid() == r->pid)
 		thread_close(w);
+	else if (w->backend == SHMRING_FD_THREAD)
+		close(w->fd); /* a forked child has the fd but not the thread */
 	free(w);
 	r->waitfd = NULL;
 }

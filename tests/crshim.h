@@ -52,6 +52,8 @@ static inline void shim_check(int ok, const char *expr, const char *file, int li
 #define cr_assert_neq(a, b, ...)   SHIM((a) != (b), 1)
 #define cr_assert_geq(a, b, ...)   SHIM((a) >= (b), 1)
 #define cr_assert_not_null(p, ...) SHIM((p) != NULL, 1)
+#define cr_expect_null(p, ...)	   SHIM((p) == NULL, 0)
+#define cr_assert_leq(a, b, ...)   SHIM((a) <= (b), 1)
 #define cr_assert_fail(...)	   SHIM(0, 1)
 #define cr_skip_test(...)	   longjmp(shim_jmp, 2)
 

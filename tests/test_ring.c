@@ -449,10 +449,22 @@ Test(ring, attach_in_local_and_shared_memory)
 	cr_expect_null(
 		shmring_attach(mem, 0, SHMRING_SPSC, SHMRING_PRODUCER, 32, 10, NULL));
 	cr_expect_eq(errno, EINVAL, "other policy at the same place");
+	/* A ring that does not fit fails and leaves nothing half-claimed: a
+	 * ring that fits attaches there at once. */
+	SHMRING_OPTS(small, .flags = SHMRING_F_NOHUGE);
+	struct shmring_mem *two_pages = shmring_mem_local_opts(8192, &small);
+	cr_assert_not_null(two_pages);
 	errno = 0;
-	cr_expect_null(shmring_attach(mem, shmring_mem_size(mem) - 4096, SHMRING_SPSC,
-				      SHMRING_PRODUCER, 32, 1000, NULL));
+	cr_expect_null(shmring_attach(two_pages, 0, SHMRING_SPSC, SHMRING_PRODUCER, 32,
+				      1000, NULL));
 	cr_expect_eq(errno, EINVAL, "does not fit");
+	uint64_t t0 = now_ns();
+	struct shmring *fits =
+		shmring_attach(two_pages, 0, SHMRING_SPSC, SHMRING_PRODUCER, 8, 10, NULL);
+	cr_expect_not_null(fits, "%s", strerror(errno));
+	cr_expect_lt(now_ns() - t0, 100000000ull, "waited for a header left BUSY");
+	shmring_close(fits);
+	shmring_mem_close(two_pages);
 	shmring_close(p1);
 	shmring_close(c1);
 	shmring_close(p2);

@@ -5,6 +5,7 @@
 #include "msg.h"
 #include "ring.h"
 
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -577,6 +578,147 @@ Test(roles, child_closing_an_inherited_handle_keeps_the_parents_role)
 	cr_expect_eq(errno, EBUSY, "the child released the parent's role");
 	shmring_close(c);
 	shmring_unlink(name);
+}
+
+/* The holder's main thread exits while another thread keeps the process
+ * (and its role) alive: /proc shows the leader as a zombie, the role holds. */
+static void *hold_forever(void *arg)
+{
+	(void)arg;
+	for (;;)
+		pause();
+	return NULL;
+}
+
+static int holder_whose_main_thread_exits(void *a)
+{
+	struct shmring *r = shmring_consumer(SHMRING_SPSC, a, 8, 4, NULL);
+	pthread_t t;
+
+	if (!r || pthread_create(&t, NULL, hold_forever, NULL))
+		return 1;
+	pthread_exit(NULL);
+}
+
+Test(roles, holder_alive_after_its_main_thread_exited_keeps_the_role)
+{
+	TEST_NAME(name, "leader");
+	pid_t pid = fork_child(holder_whose_main_thread_exits, (void *)name);
+	struct shmring *c;
+	char path[128];
+	char state = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (int i = 0; i < 1000 && state != 'Z'; i++) {
+		FILE *f = fopen(path, "r");
+
+		usleep(1000);
+		if (f && fscanf(f, "%*d %*s %c", &state) != 1)
+			state = 0;
+		if (f)
+			fclose(f);
+	}
+	cr_assert_eq(state, 'Z', "the leader thread did not exit");
+	errno = 0;
+	cr_expect_null(shmring_consumer(SHMRING_SPSC, name, 8, 4, NULL),
+		       "role taken from a live process");
+	cr_expect_eq(errno, EBUSY);
+	kill(pid, SIGKILL);
+	wait_child(pid);
+	c = shmring_consumer(SHMRING_SPSC, name, 8, 4, NULL);
+	cr_expect_not_null(c, "role of a dead process: %s", strerror(errno));
+	shmring_close(c);
+	shmring_unlink(name);
+}
+
+/* exec replaces the program: its fds close (O_CLOEXEC), so its roles go. */
+static int holder_then_exec(void *a)
+{
+	if (!shmring_producer(SHMRING_SPSC, a, 8, 4, NULL))
+		return 1;
+	execl("/bin/sleep", "sleep", "30", (char *)NULL);
+	return 2;
+}
+
+Test(roles, exec_releases_the_roles_of_the_old_program)
+{
+	TEST_NAME(name, "exec");
+	struct shmring_info info = { .sz = sizeof(info) };
+	pid_t pid = fork_child(holder_then_exec, (void *)name);
+	struct shmring *p = NULL;
+
+	/* Wait for the exec (the role was taken before it). */
+	for (int i = 0; i < 2000 && !p; i++) {
+		usleep(1000);
+		if (shmring_stat(name, &info) == 0 && info.nproducers == 1 &&
+		    !info.producers[0].alive)
+			p = shmring_producer(SHMRING_SPSC, name, 8, 4, NULL);
+	}
+	cr_expect_not_null(p, "the exec'd holder still holds the role");
+	cr_expect_eq(kill(pid, 0), 0, "the holder is alive (running sleep)");
+	shmring_close(p);
+	kill(pid, SIGKILL);
+	wait_child(pid);
+	shmring_unlink(name);
+}
+
+/* A consumer killed in the middle of a pop must not wedge an MPSC ring: its
+ * successor skips the slots it had already freed. */
+static int endless_producer(void *a)
+{
+	struct shmring *r = shmring_producer(SHMRING_MPSC, a, 4096, 16, NULL);
+	unsigned char m[4096];
+
+	for (uint64_t i = 0; r; i++) {
+		msg_fill(m, sizeof(m), 0, i);
+		if (shmring_push(r, m))
+			return 2;
+	}
+	return 1;
+}
+
+static int endless_consumer(void *a)
+{
+	struct shmring *r = shmring_consumer(SHMRING_MPSC, a, 4096, 16, NULL);
+	static unsigned char m[16][4096];
+
+	while (r)
+		if (shmring_pop_burst(r, m, 16) < 0)
+			return 2;
+	return 1;
+}
+
+Test(roles, mpsc_consumer_killed_mid_pop_does_not_wedge_the_ring, .timeout = 120)
+{
+	static unsigned char m[4096];
+
+	for (int round = 0; round < 20; round++) {
+		TEST_NAME(name, "midpop");
+		pid_t prod = fork_child(endless_producer, (void *)name);
+		pid_t cons = fork_child(endless_consumer, (void *)name);
+		uint64_t last = 0, seq;
+		uint32_t id;
+
+		usleep(1000 + (useconds_t)(round * 997) % 20000);
+		kill(cons, SIGKILL);
+		wait_child(cons);
+		struct shmring *c = shmring_consumer(SHMRING_MPSC, name, 4096, 16, NULL);
+		cr_assert_not_null(c, "round %d: %s", round, strerror(errno));
+		for (int i = 0; i < 200; i++) {
+			cr_assert_eq(shmring_timed_pop(c, m, 5000000000ull), 0,
+				     "round %d pop %d: %s", round, i, strerror(errno));
+			cr_assert_eq(msg_check(m, sizeof(m), &id, &seq), 0);
+			/* At most once: gaps where the dead consumer took some. */
+			cr_assert(i == 0 || seq > last, "round %d: seq %llu after %llu",
+				  round, (unsigned long long)seq,
+				  (unsigned long long)last);
+			last = seq;
+		}
+		kill(prod, SIGKILL);
+		wait_child(prod);
+		shmring_close(c);
+		shmring_unlink(name);
+	}
 }
 
 /* ---- endpoints ---------------------------------------------------------------------- */

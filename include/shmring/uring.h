@@ -13,7 +13,9 @@
  *
  * The completion comes when the ring may have made progress: a FUTEX_WAIT
  * woken by a publisher (res 0), or one whose word had already moved
- * (res -EAGAIN), or a NOP when progress was possible at once (res 0).
+ * (res -EAGAIN), or a NOP when progress was possible at once (res 0), or a
+ * 1 ms timeout (res -ETIME) in a process that cannot issue membarrier (see
+ * shmring_arm).
  */
 #ifndef SHMRING_URING_H
 #define SHMRING_URING_H
@@ -32,12 +34,18 @@ static inline int shmring_prep_wait(struct io_uring_sqe *sqe, struct shmring *ri
 {
 	const uint32_t *word;
 	uint32_t expected;
+	/* Read by the kernel when the SQE is submitted, never written. */
+	static struct __kernel_timespec poll_ts = { .tv_nsec = SHMRING_ARM_POLL_NS };
 	int rc = shmring_arm(ring, &word, &expected);
 
 	if (rc < 0)
 		return -1;
-	if (rc == 1) {
+	if (rc == SHMRING_ARM_READY) {
 		io_uring_prep_nop(sqe);
+		return 0;
+	}
+	if (rc == SHMRING_ARM_POLL) { /* no membarrier here: look again soon */
+		io_uring_prep_timeout(sqe, &poll_ts, 0, 0);
 		return 0;
 	}
 	/* liburing 2.3 has no io_uring_prep_futex_wait: fd = futex2 flags,
