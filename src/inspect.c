@@ -135,7 +135,7 @@ int shmring_stat(const char *name, struct shmring_info *out)
 	if (shmring__name_normalize(name, nname))
 		return -1;
 	/* O_NONBLOCK: a FIFO someone put in /dev/shm must not hang us. */
-	fd = shmring__shm_open_existing(nname, O_RDONLY | O_NONBLOCK | O_NOFOLLOW);
+	fd = shmring__shm_open_existing(nname, O_RDONLY | O_NONBLOCK | O_NOFOLLOW, NULL);
 	if (fd < 0)
 		return errno == ELOOP ? shmring__err(EPROTO) : -1;
 	rc = hdr_read(fd, &h, &segment_size);

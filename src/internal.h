@@ -78,10 +78,12 @@ enum {
 struct shmring_mem *shmring__mem_shm_open(const char *name, size_t size,
 					  const struct shmring__opts *o,
 					  unsigned int flags);
-/* Opens the existing segment NNAME ("/name") where the library would find
- * it, /dev/shm first, then the hugetlbfs mounts, with open(2) FLAGS. Returns
- * the fd, or -1 with errno (ENOENT when it is nowhere). */
-int shmring__shm_open_existing(const char *nname, int flags);
+/* Opens the existing segment NNAME ("/name") where the library looks for
+ * it: /dev/shm, then O's hugetlbfs (O may be NULL), then every mounted
+ * hugetlbfs; with open(2) FLAGS. Returns the fd, or -1 with errno (ENOENT
+ * when it is nowhere). The one lookup every open, stat and unlink uses. */
+int shmring__shm_open_existing(const char *nname, int flags,
+			       const struct shmring__opts *o);
 /* Applies SHMRING_F_NUMA / SHMRING_F_MLOCK to a fresh segment. */
 int shmring__mem_apply_opts(struct shmring_mem *mem, const struct shmring__opts *o);
 

@@ -192,24 +192,43 @@ struct shmring_mem *shmring_mem_local(size_t size)
 
 /* Opens the file behind NAME: an existing one in /dev/shm or on the hugetlbfs
  * mount, else a new one (on hugetlbfs if asked and mounted). */
+int shmring__shm_open_existing(const char *nname, int flags,
+			       const struct shmring__opts *o)
+{
+	char dirs[5][PATH_MAX], path[PATH_MAX + SHMRING_NAME_BUF];
+	int n = 0, fd = shm_open(nname, flags | O_CLOEXEC, 0);
+
+	if (fd >= 0 || errno != ENOENT)
+		return fd;
+	/* The hugetlbfs asked for first, then every mounted one. */
+	if (o && o->hugetlbfs && hugetlbfs_dir(o, dirs[0], sizeof(dirs[0])))
+		n = 1;
+	n += hugetlbfs_mounts(dirs + n, 4);
+	for (int i = 0; i < n; i++) {
+		if (!huge_path(path, sizeof(path), dirs[i], nname))
+			continue;
+		fd = open(path, flags | O_CLOEXEC);
+		if (fd >= 0 || errno != ENOENT)
+			return fd;
+	}
+	return shmring__err(ENOENT);
+}
+
+/* Opens the file behind NAME wherever it exists (shmring__shm_open_existing),
+ * else creates it: on hugetlbfs if asked and mounted, else in /dev/shm. */
 static int shm_fd_open(const char *nname, const struct shmring__opts *o)
 {
 	char dir[PATH_MAX], path[PATH_MAX + SHMRING_NAME_BUF];
-	bool have_huge = hugetlbfs_dir(o, dir, sizeof(dir));
+	bool huge = (o->flags & SHMRING_F_HUGE) && hugetlbfs_dir(o, dir, sizeof(dir));
 	int fd;
 
-	if (have_huge && !huge_path(path, sizeof(path), dir, nname))
+	if (huge && !huge_path(path, sizeof(path), dir, nname))
 		return shmring__err(ENAMETOOLONG);
 	for (int i = 0; i < SHM_OPEN_RETRIES; i++) {
-		fd = shm_open(nname, O_RDWR | O_CLOEXEC, 0);
+		fd = shmring__shm_open_existing(nname, O_RDWR, o);
 		if (fd >= 0 || errno != ENOENT)
 			return fd;
-		if (have_huge) {
-			fd = open(path, O_RDWR | O_CLOEXEC);
-			if (fd >= 0 || errno != ENOENT)
-				return fd;
-		}
-		if (have_huge && (o->flags & SHMRING_F_HUGE))
+		if (huge)
 			fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, o->mode);
 		else
 			fd = shm_open(nname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
@@ -365,24 +384,6 @@ void shmring_mem_close(struct shmring_mem *mem)
 	if (mem->fd >= 0)
 		close(mem->fd);
 	free(mem);
-}
-
-int shmring__shm_open_existing(const char *nname, int flags)
-{
-	char dirs[4][PATH_MAX], path[PATH_MAX + SHMRING_NAME_BUF];
-	int n, fd = shm_open(nname, flags | O_CLOEXEC, 0);
-
-	if (fd >= 0 || errno != ENOENT)
-		return fd;
-	n = hugetlbfs_mounts(dirs, 4);
-	for (int i = 0; i < n; i++) {
-		if (!huge_path(path, sizeof(path), dirs[i], nname))
-			continue;
-		fd = open(path, flags | O_CLOEXEC);
-		if (fd >= 0 || errno != ENOENT)
-			return fd;
-	}
-	return shmring__err(ENOENT);
 }
 
 int shmring_mem_unlink(const char *name)
