@@ -526,7 +526,8 @@ static ssize_t burst_result(struct shmring *r, size_t moved, int err, bool push)
 	return (ssize_t)moved;
 }
 
-ssize_t shmring_push_burst(struct shmring *r, const void *elems, size_t n)
+/* Up to N elements in (PUSH) or out, without blocking. */
+static ssize_t burst(struct shmring *r, void *elems, size_t n, bool push)
 {
 	size_t moved;
 	int err = 0;
@@ -536,20 +537,16 @@ ssize_t shmring_push_burst(struct shmring *r, const void *elems, size_t n)
 	if (!n)
 		return 0;
 	n = n > r->cap ? (size_t)r->cap : n;
-	moved = push_n(r, elems, n, &err); /* before err is read */
-	return burst_result(r, moved, err, true);
+	moved = push ? push_n(r, elems, n, &err) : pop_n(r, elems, n, &err);
+	return burst_result(r, moved, err, push);
+}
+
+ssize_t shmring_push_burst(struct shmring *r, const void *elems, size_t n)
+{
+	return burst(r, (void *)elems, n, true);
 }
 
 ssize_t shmring_pop_burst(struct shmring *r, void *elems, size_t n)
 {
-	size_t moved;
-	int err = 0;
-
-	if (unlikely(!r || (!elems && n)))
-		return shmring__err(EINVAL);
-	if (!n)
-		return 0;
-	n = n > r->cap ? (size_t)r->cap : n;
-	moved = pop_n(r, elems, n, &err); /* before err is read */
-	return burst_result(r, moved, err, false);
+	return burst(r, elems, n, false);
 }

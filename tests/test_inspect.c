@@ -223,18 +223,6 @@ Test(inspect, bad_arguments_and_missing_rings)
 
 /* ---- files that are not rings --------------------------------------------- */
 
-static void write_file(const char *name, const void *data, size_t len)
-{
-	char path[160];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/dev/shm/%s", name);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	cr_assert_eq(fwrite(data, 1, len, f), len);
-	fclose(f);
-}
-
 static void expect_eproto(const char *name, const char *what)
 {
 	SHMRING_INFO(in);
@@ -252,15 +240,15 @@ Test(inspect, files_that_are_not_rings_are_eproto)
 	char path[160];
 	uint64_t x = 99;
 
-	write_file(name, "", 0);
+	write_shm_file(name, "", 0);
 	expect_eproto(name, "empty file");
-	write_file(name, junk, size);
+	write_shm_file(name, junk, size);
 	expect_eproto(name, "zeros");
 	for (size_t i = 0; i < size; i++)
 		junk[i] = (unsigned char)((x = x * 6364136223846793005ull + 1) >> 56);
-	write_file(name, junk, size);
+	write_shm_file(name, junk, size);
 	expect_eproto(name, "random bytes");
-	write_file(name, junk, 100);
+	write_shm_file(name, junk, 100);
 	expect_eproto(name, "short file");
 	shmring_unlink(name);
 

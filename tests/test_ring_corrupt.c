@@ -7,18 +7,6 @@
 
 #include <sys/mman.h>
 
-static void write_file(const char *name, const void *data, size_t len)
-{
-	char path[160];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/dev/shm/%s", name);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	cr_assert_eq(fwrite(data, 1, len, f), len);
-	fclose(f);
-}
-
 static void expect_eproto(const char *name, enum shmring_policy pol, size_t elem,
 			  size_t cap, const char *what)
 {
@@ -39,9 +27,9 @@ Test(corrupt, random_bytes_are_not_a_ring)
 
 	for (size_t i = 0; i < size; i++)
 		junk[i] = (unsigned char)((x = x * 6364136223846793005ull + 1) >> 56);
-	write_file(name, junk, size);
+	write_shm_file(name, junk, size);
 	expect_eproto(name, SHMRING_SPSC, 64, 16, "random bytes");
-	write_file(name, junk, 100);
+	write_shm_file(name, junk, 100);
 	expect_eproto(name, SHMRING_SPSC, 64, 16, "short random file");
 	free(junk);
 	shmring_unlink(name);

@@ -24,18 +24,6 @@ static void push_n(struct shmring *p, size_t n)
 		proc_run(p, argv_, 20000);                            \
 	})
 
-static void write_file(const char *name, const void *data, size_t len)
-{
-	char path[160];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/dev/shm/%s", name);
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	cr_assert_eq(fwrite(data, 1, len, f), len);
-	fclose(f);
-}
-
 static int die_holding_producer(void *arg)
 {
 	struct shmring *p = shmring_producer(SHMRING_SPSC, arg, ELEM, CAP, NULL);
@@ -101,7 +89,7 @@ Test(tool, ls_shows_rings_in_known_states_and_skips_other_files)
 	cr_assert_eq(wait_child(child), 0);
 	pm = shmring_consumer(SHMRING_SPSC, dead, ELEM, CAP, NULL);
 	cr_assert_not_null(pm);
-	write_file(junk, "not a ring at all", 17);
+	write_shm_file(junk, "not a ring at all", 17);
 	snprintf(path, sizeof(path), "/dev/shm/%s", fifo);
 	cr_assert_eq(mkfifo(path, 0600), 0);
 
@@ -173,7 +161,8 @@ Test(tool, ls_of_all_of_dev_shm_never_fails)
 
 	/* Whatever else is in /dev/shm (other tests' rings being created and
 	 * removed, other programs' files), ls reads it and exits 0. */
-	write_file(junk, "\x53\x53\x48\x4d\x52\x49\x4e\x47", 8); /* the magic, then EOF */
+	write_shm_file(junk, "\x53\x53\x48\x4d\x52\x49\x4e\x47",
+		       8); /* the magic, then EOF */
 	cr_expect_eq(SHMRING(&p, "ls"), 0, "stderr: %s", p.errbuf);
 	cr_expect_null(strstr(p.outbuf, junk));
 	shmring_unlink(junk);
@@ -217,7 +206,7 @@ Test(tool, stat_and_unlink_refuse_files_that_are_not_rings)
 	char path[160];
 	struct stat st;
 
-	write_file(junk, "hello", 5);
+	write_shm_file(junk, "hello", 5);
 	snprintf(path, sizeof(path), "/dev/shm/%s", junk);
 	cr_expect_eq(SHMRING(&p, "stat", (char *)junk), 1);
 	cr_expect(strstr(p.errbuf, "not a shmring ring"), "%s", p.errbuf);

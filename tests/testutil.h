@@ -110,4 +110,17 @@ static inline bool sysctl_write(const char *path, long v)
 	return fclose(f) == 0 && ok;
 }
 
+/* Writes LEN bytes of DATA as /dev/shm/NAME: a segment made by hand. */
+static inline void write_shm_file(const char *name, const void *data, size_t len)
+{
+	char path[160];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/dev/shm/%s", name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fwrite(data, 1, len, f), len);
+	fclose(f);
+}
+
 #endif /* SHMRING_TESTUTIL_H */
