@@ -199,11 +199,18 @@ int tp_run(const struct xp_ops *ops, const struct xp_cfg *c, const struct run_op
 /* Machine limit: one process copies elem-sized blocks into a cap-slot buffer. */
 int tp_memcpy(const struct xp_cfg *c, const struct run_opts *o, struct tp_result *res,
 	      char *err, size_t len);
+/* Machine limit: the region handed between the two CPUs half by half. */
+int tp_c2c(const struct xp_cfg *c, const struct run_opts *o, struct tp_result *res,
+	   char *err, size_t len);
 int lat_run(const struct xp_ops *ops, const struct xp_cfg *c, const struct run_opts *o,
 	    struct lat_result *res, char *err, size_t len);
-/* Machine limit: round trip of two cache lines between the two CPUs. */
-int lat_cacheline(const struct run_opts *o, struct lat_result *res, char *err,
-		  size_t len);
+/* Machine limit: round trip of one cache line each way between the two CPUs
+ * (LINES 1), or of a flag line and a data line each way (LINES 2). */
+int lat_cacheline(unsigned lines, const struct run_opts *o, struct lat_result *res,
+		  char *err, size_t len);
+
+/* Both ends in one process: ns per message (push + pop), or -1. */
+double cost_run(const struct xp_ops *ops, const struct xp_cfg *c, uint64_t messages);
 
 /* ---- time --------------------------------------------------------------------- */
 

@@ -16,9 +16,13 @@ static const char usage[] =
 	"usage: shmring-bench run [--quick | --full] [--reps N] [--out DIR]\n"
 	"       shmring-bench tp  [options]   throughput of one configuration\n"
 	"       shmring-bench lat [options]   round trip of one configuration\n"
+	"       shmring-bench cost [options] [-n COUNT]  the calls alone: both ends\n"
+	"                         in one process, ns per message (push + pop)\n"
 	"       shmring-bench footprint | list\n"
 	"options for tp and lat:\n"
-	"  -t NAME   transport (list shows them; tp also takes memcpy, lat cacheline)\n"
+	"  -t NAME   transport (list shows them; tp also takes memcpy and c2c, lat\n"
+	"            cacheline,"
+	" with -c 1 or 2 cache lines each way)\n"
 	"  -p POL    spsc | mpsc | mpmc            (spsc)\n"
 	"  -e BYTES  element size                  (64)\n"
 	"  -c N      capacity                      (1024)\n"
@@ -67,6 +71,8 @@ static int parse_mode(const char *s, enum wait_mode *m)
 struct cli {
 	bool quick, full;
 	unsigned reps, ms;
+	uint64_t count;
+	bool transport_given;
 	const char *out, *transport;
 	struct xp_cfg cfg;
 };
@@ -101,6 +107,10 @@ static int parse_opt(struct cli *a, int opt)
 		return 0;
 	case 't':
 		a->transport = optarg;
+		a->transport_given = true;
+		return 0;
+	case 'n':
+		a->count = (uint64_t)atoll(optarg);
 		return 0;
 	case 'p':
 		return parse_policy(optarg, &a->cfg.policy);
@@ -130,13 +140,15 @@ static int parse(struct cli *a, int argc, char **argv)
 {
 	int opt;
 
-	*a = (struct cli){
-		.reps = 5, .ms = 500, .out = "build/bench", .transport = "shmring"
-	};
+	*a = (struct cli){ .reps = 5,
+			   .ms = 500,
+			   .count = 2000000,
+			   .out = "build/bench",
+			   .transport = "shmring" };
 	a->cfg = (struct xp_cfg){
 		.policy = SHMRING_SPSC, .elem = 64, .cap = 1024, .burst = 1
 	};
-	while ((opt = getopt_long(argc, argv, "t:p:e:c:m:b:P:C:h", long_opts, NULL)) !=
+	while ((opt = getopt_long(argc, argv, "t:p:e:c:m:b:P:C:n:h", long_opts, NULL)) !=
 	       -1)
 		if (parse_opt(a, opt))
 			return -1;
@@ -171,6 +183,8 @@ static int cmd_run(struct cli *a)
 		report_targets(&s, stdout, &met, &measured);
 		report_footprint(stdout, a->full);
 		rc = report_files(&s);
+		report_machine(
+			stdout); /* the load again: did it change during the run? */
 		printf("\n%u of %u targets met; files in %s/\n", met, measured, a->out);
 	}
 	suite_free(&s);
@@ -187,12 +201,15 @@ static int cmd_one(struct cli *a, bool latency)
 
 	if (!strcmp(a->transport, latency ? "cacheline" : "memcpy"))
 		kind = latency ? E_LINE : E_MEMCPY;
+	else if (!latency && !strcmp(a->transport, "c2c"))
+		kind = E_C2C;
 	else if (!ops) {
 		fprintf(stderr, "unknown transport %s\n", a->transport);
 		return 2;
 	}
-	if (suite_single(&s, kind, kind == E_LINE || kind == E_MEMCPY ? NULL : ops,
-			 &a->cfg)) {
+	if (kind == E_LINE && a->cfg.cap > 2)
+		a->cfg.cap = 1; /* for cacheline, -c is the lines each way: 1 or 2 */
+	if (suite_single(&s, kind, kind == E_LAT || kind == E_TP ? ops : NULL, &a->cfg)) {
 		fprintf(stderr, "%s cannot run that configuration\n", a->transport);
 		return 2;
 	}
@@ -207,14 +224,44 @@ static int cmd_one(struct cli *a, bool latency)
 	return rc ? 1 : 0;
 }
 
+static const char *const transport_names[] = { "shmring",    "rte_ring", "rte_ring-rts",
+					       "ck_ring",    "pipe",	 "seqpacket",
+					       "eventfd+shm" };
+#define NTRANSPORTS (sizeof(transport_names) / sizeof(transport_names[0]))
+
+/* cost: each transport that can run the configuration (the rings polled,
+ * the others blocking), or only -t's. */
+static int cmd_cost(struct cli *a)
+{
+	int rc = 0;
+
+	printf("%s %zu B, capacity %zu: one process, both ends, ns per message\n",
+	       policy_name(a->cfg.policy), a->cfg.elem, a->cfg.cap);
+	for (size_t i = 0; i < NTRANSPORTS; i++) {
+		const struct xp_ops *ops = xp_by_name(transport_names[i]);
+		struct xp_cfg c = a->cfg;
+		char label[64];
+		double ns;
+
+		if (a->transport_given && strcmp(a->transport, ops->name))
+			continue;
+		if (!a->transport_given && !(ops->modes & 1u << c.mode))
+			c.mode = WAIT_BLOCK;
+		c.producers = c.consumers = 1;
+		if (!xp_supports(ops, &c))
+			continue;
+		xp_label(ops, &c, label, sizeof(label));
+		ns = cost_run(ops, &c, a->count);
+		printf("  %-24s %8.1f\n", label, ns);
+		rc |= ns < 0;
+	}
+	return rc;
+}
+
 static void cmd_list(void)
 {
-	static const char *const names[] = { "shmring",	   "rte_ring", "rte_ring-rts",
-					     "ck_ring",	   "pipe",     "seqpacket",
-					     "eventfd+shm" };
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		const struct xp_ops *o = xp_by_name(names[i]);
+	for (size_t i = 0; i < NTRANSPORTS; i++) {
+		const struct xp_ops *o = xp_by_name(transport_names[i]);
 
 		printf("%-12s policies:%s%s%s modes:%s%s%s%s\n", o->name,
 		       o->policies & 1u << SHMRING_SPSC ? " spsc" : "",
@@ -225,7 +272,8 @@ static void cmd_list(void)
 		       o->modes & 1u << WAIT_SLEEP ? " sleep" : "",
 		       o->bursts ? " bursts" : "");
 	}
-	printf("memcpy       (tp only: the throughput ceiling)\n"
+	printf("memcpy       (tp only: one core's copy bandwidth)\n"
+	       "c2c          (tp only: copy bandwidth from one core to the other)\n"
 	       "cacheline    (lat only: the round-trip floor)\n");
 }
 
@@ -243,6 +291,8 @@ int main(int argc, char **argv)
 		return cmd_run(&a);
 	if (!strcmp(cmd, "tp") || !strcmp(cmd, "lat"))
 		return cmd_one(&a, !strcmp(cmd, "lat"));
+	if (!strcmp(cmd, "cost"))
+		return cmd_cost(&a) ? 1 : 0;
 	if (!strcmp(cmd, "footprint")) {
 		report_footprint(stdout, true);
 		return 0;

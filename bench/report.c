@@ -107,7 +107,7 @@ static const struct target targets[] = {
 	{ "MPMC 2x2 64 B: shmring / rte_ring mp/mc", "tp/mpmc/64/1024/shmring busy",
 	  "tp/mpmc/64/1024/rte_ring mp/mc", 2.0, false },
 	{ "SPSC 64 B round trip p50: shmring / cache line",
-	  "lat/spsc/64/1024/shmring busy", "lat/spsc/64/1024/cache line", 1.2, true },
+	  "lat/spsc/64/1024/shmring busy", "lat/spsc/64/1/cache line", 1.2, true },
 	{ "SPSC 64 B capacity 144 / capacity 128", "tp/spsc/64/144/shmring busy",
 	  "tp/spsc/64/128/shmring busy", 0.95, false },
 	{ "SPSC 4096 B: shmring / memcpy bandwidth", "tp/spsc/4096/1024/shmring busy",

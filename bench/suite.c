@@ -72,8 +72,11 @@ void entry_label(struct entry *e)
 
 	if (e->kind == E_MEMCPY)
 		snprintf(e->label, sizeof(e->label), "memcpy");
+	else if (e->kind == E_C2C)
+		snprintf(e->label, sizeof(e->label), "cross-core copy");
 	else if (e->kind == E_LINE)
-		snprintf(e->label, sizeof(e->label), "cache line");
+		snprintf(e->label, sizeof(e->label), "cache line%s",
+			 c->cap > 1 ? " x2" : "");
 	else
 		xp_label(e->ops, c, e->label, sizeof(e->label));
 	snprintf(e->key, sizeof(e->key), "%s/%s/%zu/%zu/%s", lat ? "lat" : "tp",
@@ -187,8 +190,10 @@ static int tp_group(struct suite *s, enum shmring_policy p, size_t elem, size_t 
 	add(g, E_TP, &xp_ck_ring, c, busy);
 	if ((what & W_OS) && p == SHMRING_SPSC)
 		add_os_peers(g, E_TP, c, block);
-	if (what & W_MEMCPY)
+	if (what & W_MEMCPY) {
 		add(g, E_MEMCPY, NULL, c, busy);
+		add(g, E_C2C, NULL, c, busy);
+	}
 	return 0;
 }
 
@@ -208,6 +213,9 @@ static int lat_group(struct suite *s, enum shmring_policy p, size_t elem, unsign
 	add(g, E_LAT, &xp_ck_ring, c, busy);
 	if ((what & W_OS) && p == SHMRING_SPSC)
 		add_os_peers(g, E_LAT, c, block);
+	c.cap = 1; /* lines each way: the floor */
+	add(g, E_LINE, NULL, c, busy);
+	c.cap = 2; /* an index line and a data line each way */
 	add(g, E_LINE, NULL, c, busy);
 	return 0;
 }
@@ -321,8 +329,14 @@ void suite_free(struct suite *s)
 static int run_tp(const struct suite *s, struct entry *e, char *err, size_t len)
 {
 	struct tp_result r;
-	int rc = e->kind == E_MEMCPY ? tp_memcpy(&e->cfg, &s->tp, &r, err, len) :
-				       tp_run(e->ops, &e->cfg, &s->tp, &r, err, len);
+	int rc;
+
+	if (e->kind == E_MEMCPY)
+		rc = tp_memcpy(&e->cfg, &s->tp, &r, err, len);
+	else if (e->kind == E_C2C)
+		rc = tp_c2c(&e->cfg, &s->tp, &r, err, len);
+	else
+		rc = tp_run(e->ops, &e->cfg, &s->tp, &r, err, len);
 
 	if (!rc) {
 		e->preempted[e->reps] = r.preempted;
@@ -334,8 +348,9 @@ static int run_tp(const struct suite *s, struct entry *e, char *err, size_t len)
 static int run_lat(const struct suite *s, struct entry *e, char *err, size_t len)
 {
 	struct lat_result r;
-	int rc = e->kind == E_LINE ? lat_cacheline(&s->lat, &r, err, len) :
-				     lat_run(e->ops, &e->cfg, &s->lat, &r, err, len);
+	int rc = e->kind == E_LINE ?
+			 lat_cacheline((unsigned)e->cfg.cap, &s->lat, &r, err, len) :
+			 lat_run(e->ops, &e->cfg, &s->lat, &r, err, len);
 
 	if (rc)
 		return rc;

@@ -17,6 +17,7 @@
 enum entry_kind {
 	E_TP,	  /* throughput of a transport */
 	E_MEMCPY, /* memcpy bandwidth (throughput ceiling) */
+	E_C2C,	  /* cross-core copy bandwidth (throughput ceiling of a ring) */
 	E_LAT,	  /* round trip of a transport */
 	E_LINE,	  /* cache-line round trip (latency floor) */
 };
@@ -25,7 +26,7 @@ enum entry_kind {
 
 struct entry {
 	enum entry_kind kind;
-	const struct xp_ops *ops; /* NULL for E_MEMCPY, E_LINE */
+	const struct xp_ops *ops; /* NULL for the machine limits */
 	struct xp_cfg cfg;
 	char label[48]; /* "rte_ring sp/sc x32" */
 	char key[96];	/* "tp/spsc/64/1024/rte_ring/busy/32", for the targets */

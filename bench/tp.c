@@ -314,3 +314,124 @@ int tp_memcpy(const struct xp_cfg *c, const struct run_opts *o, struct tp_result
 	trial_close(&t);
 	return rc;
 }
+
+/* ---- machine limit: cross-core copy ---------------------------------------- */
+
+/* The region as an ideal ring: chunks of 32 messages (two chunks when the
+ * capacity is below 64), a flag per chunk on a line of its own and no shared
+ * index. The writer fills a chunk with elem-sized copies from a hot buffer;
+ * the reader copies it out and hands it back. Synchronisation is amortised
+ * over 32 messages, so this is about what moving the bytes from one core to
+ * the other costs: the ceiling of a copying ring on this machine. */
+#define C2C_CHUNK 32
+
+struct chunks {
+	unsigned char *data;
+	_Atomic uint32_t *full; /* flag i at full[32 * i]: 128 bytes apart */
+	size_t n, per, elem;	/* chunks, messages per chunk, message size */
+};
+
+static size_t c2c_chunks(const struct xp_cfg *c)
+{
+	return c->cap >= 2 * C2C_CHUNK ? c->cap / C2C_CHUNK : 2;
+}
+
+static struct chunks chunks_of(struct trial *t)
+{
+	const struct xp_cfg *c = &t->cfg;
+	size_t n = c2c_chunks(c), per = c->cap / n;
+
+	return (struct chunks){ t->ch[0].base,
+				(_Atomic uint32_t *)((char *)t->ch[0].base +
+						     n * per * c->elem),
+				n, per, c->elem };
+}
+
+static _Atomic uint32_t *chunk_flag(const struct chunks *k, size_t i)
+{
+	return &k->full[32 * i];
+}
+
+/* Waits until chunk I's flag is WANT; false if told to stop first. */
+static bool chunk_wait(struct trial *t, const struct chunks *k, size_t i, uint32_t want)
+{
+	while (atomic_load_explicit(chunk_flag(k, i), memory_order_acquire) != want)
+		if (atomic_load_explicit(&t->ctl->stop, memory_order_relaxed))
+			return false;
+	return true;
+}
+
+static int c2c_writer(struct trial *t, unsigned index)
+{
+	struct chunks k = chunks_of(t);
+	unsigned char *src = aligned_alloc(128, k.elem);
+
+	(void)index;
+	if (!src)
+		return proc_fail(t, "c2c: out of memory");
+	vmsg_stamp(src, k.elem, 0, 0);
+	proc_ready_wait(t);
+	for (size_t i = 0; chunk_wait(t, &k, i, 0); i = i + 1 == k.n ? 0 : i + 1) {
+		for (size_t m = 0; m < k.per; m++)
+			memcpy(k.data + (i * k.per + m) * k.elem, src, k.elem);
+		/* release: the chunk is written before the reader may copy it */
+		atomic_store_explicit(chunk_flag(&k, i), 1, memory_order_release);
+	}
+	free(src);
+	return 0;
+}
+
+static int c2c_reader(struct trial *t, unsigned index)
+{
+	struct chunks k = chunks_of(t);
+	unsigned char *dst = aligned_alloc(128, k.elem);
+	uint64_t total = 0, seq;
+	uint32_t p;
+	int rc = 0;
+
+	(void)index;
+	if (!dst)
+		return proc_fail(t, "c2c: out of memory");
+	proc_ready_wait(t);
+	for (size_t i = 0; chunk_wait(t, &k, i, 1); i = i + 1 == k.n ? 0 : i + 1) {
+		for (size_t m = 0; m < k.per; m++)
+			memcpy(dst, k.data + (i * k.per + m) * k.elem, k.elem);
+		if (vmsg_check(dst, k.elem, &p, &seq))
+			rc = proc_fail(t, "c2c: the copy differs");
+		/* release: our copies are done before the writer reuses it */
+		atomic_store_explicit(chunk_flag(&k, i), 0, memory_order_release);
+		total += k.per;
+		atomic_store_explicit(&t->ctl->progress[0].n, total,
+				      memory_order_relaxed);
+	}
+	free(dst);
+	return rc;
+}
+
+int tp_c2c(const struct xp_cfg *c, const struct run_opts *o, struct tp_result *res,
+	   char *err, size_t len)
+{
+	struct window w;
+	struct trial t;
+	int rc = -1;
+
+	if (c->cap < 2) {
+		snprintf(err, len, "c2c: capacity below 2");
+		return -1;
+	}
+	if (trial_open(&t, NULL, c, 1, c->elem * c->cap + 128 * c2c_chunks(c), 0))
+		snprintf(err, len, "setup: %s", strerror(errno));
+	else if (trial_spawn(&t, cpu_for(c, SHMRING_PRODUCER, 0), c2c_writer, 0) ||
+		 trial_spawn(&t, cpu_for(c, SHMRING_CONSUMER, 0), c2c_reader, 0))
+		snprintf(err, len, "fork: %s", strerror(errno));
+	else if (!trial_run(&t, o->warm_ns, o->dur_ns, &w, err, len)) {
+		res->moved = w.count;
+		res->msgs_per_s = (double)w.count * 1e9 / (double)w.ns;
+		res->bytes_per_s = res->msgs_per_s * (double)c->elem;
+		res->preempted = trial_preempted(&t);
+		rc = 0;
+	}
+	trial_kill(&t);
+	trial_close(&t);
+	return rc;
+}
