@@ -120,9 +120,6 @@ struct ctl {
 	_Atomic uint32_t error_claimed;
 	char error[240];
 	struct proc_out out[BENCH_MAX_PROCS];
-	/* Involuntary context switches of each process (in spawn order): how
-	 * often the noisy neighbours took a CPU from a measured process. */
-	uint64_t preempted[BENCH_MAX_PROCS];
 	uint64_t samples[]; /* latency trials: round trips in TSC ticks */
 };
 
@@ -147,22 +144,26 @@ int trial_open(struct trial *t, const struct xp_ops *ops, const struct xp_cfg *c
 	       unsigned nchan, size_t seg_bytes, size_t max_samples);
 /* Forks a process pinned to CPU that runs FN(t, INDEX). */
 int trial_spawn(struct trial *t, int cpu, proc_fn fn, unsigned index);
-/* Messages the consumers took between two snapshots of their progress. */
+/* What happened between the parent's two snapshots: messages the consumers
+ * took, and the time the trial's processes spent runnable but waiting for a
+ * CPU (run_delay in /proc/PID/schedstat), summed. */
 struct window {
-	uint64_t count, ns;
+	uint64_t count, ns, waited_ns;
+	unsigned nproc;
 };
 
+/* Share of the processes' time in the window spent waiting for a CPU. */
+double window_waited(const struct window *w);
+
 /* Releases the processes once all are ready, with the window
- * [now + WARM_NS, now + DUR_NS), and reaps them. With WIN, the parent
- * snapshots the progress counters at both ends of the window and then sets
- * ctl->stop. 0 when all exited with 0; otherwise -1 and the reason in ERR. */
+ * [now + WARM_NS, now + DUR_NS), and reaps them. The parent snapshots the
+ * progress counters and run-queue waits at both ends of the window into WIN,
+ * then sets ctl->stop. 0 when all exited with 0; else -1 and the reason in ERR. */
 int trial_run(struct trial *t, uint64_t warm_ns, uint64_t dur_ns, struct window *win,
 	      char *err, size_t len);
 /* Kills and reaps the processes still running (after a failed spawn). */
 void trial_kill(struct trial *t);
 void trial_close(struct trial *t);
-/* Involuntary context switches of the trial's processes, summed. */
-uint64_t trial_preempted(const struct trial *t);
 
 /* In a process: announce readiness and wait for go. */
 void proc_ready_wait(struct trial *t);
@@ -183,14 +184,14 @@ struct run_opts {
 
 struct tp_result {
 	double msgs_per_s, bytes_per_s;
-	uint64_t moved;	    /* messages checked, whole trial */
-	uint64_t preempted; /* involuntary context switches, all processes */
+	uint64_t moved; /* messages checked, whole trial */
+	double waited;	/* window_waited(): how much the neighbours disturbed it */
 };
 
 struct lat_result {
 	double p50, p99, p999, min, max; /* ns */
 	size_t n;
-	uint64_t preempted;
+	double waited;	/* as in tp_result */
 	double *sorted; /* all round trips, ns, ascending (malloc'd; caller frees) */
 };
 

@@ -138,7 +138,8 @@ static double pct(const double *sorted, size_t n, double p)
 	return sorted[i ? (i > n ? n : i) - 1 : 0];
 }
 
-static int lat_collect(struct trial *t, struct lat_result *res, char *err, size_t len)
+static int lat_collect(struct trial *t, const struct window *w, struct lat_result *res,
+		       char *err, size_t len)
 {
 	size_t n = (size_t)t->ctl->out[0].sent;
 	double per_ns = ticks_per_ns();
@@ -163,7 +164,7 @@ static int lat_collect(struct trial *t, struct lat_result *res, char *err, size_
 	res->p50 = pct(res->sorted, n, 0.50);
 	res->p99 = pct(res->sorted, n, 0.99);
 	res->p999 = pct(res->sorted, n, 0.999);
-	res->preempted = trial_preempted(t);
+	res->waited = window_waited(w);
 	return 0;
 }
 
@@ -172,6 +173,7 @@ static int lat_trial(const struct xp_ops *ops, const struct xp_cfg *c,
 		     struct lat_result *res, char *err, size_t len)
 {
 	struct xp_cfg one = *c;
+	struct window w;
 	struct trial t;
 	int rc = -1;
 
@@ -183,8 +185,8 @@ static int lat_trial(const struct xp_ops *ops, const struct xp_cfg *c,
 	else if (trial_spawn(&t, cpu_for(&one, SHMRING_PRODUCER, 0), ping, 0) ||
 		 trial_spawn(&t, cpu_for(&one, SHMRING_CONSUMER, 0), pong, 1))
 		snprintf(err, len, "fork: %s", strerror(errno));
-	else if (!trial_run(&t, o->warm_ns, o->dur_ns, NULL, err, len))
-		rc = lat_collect(&t, res, err, len);
+	else if (!trial_run(&t, o->warm_ns, o->dur_ns, &w, err, len))
+		rc = lat_collect(&t, &w, res, err, len);
 	trial_kill(&t);
 	trial_close(&t);
 	return rc;

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 
 static const char usage[] =
-	"usage: shmring-bench run [--quick | --full] [--reps N] [--out DIR]\n"
+	"usage: shmring-bench run [--quick | --full] [--reps N] [--retries N] [--out DIR]\n"
 	"       shmring-bench tp  [options]   throughput of one configuration\n"
 	"       shmring-bench lat [options]   round trip of one configuration\n"
 	"       shmring-bench cost [options] [-n COUNT]  the calls alone: both ends\n"
@@ -30,7 +30,9 @@ static const char usage[] =
 	"  -b N      burst size, busy mode only    (1)\n"
 	"  -P N -C N producers, consumers          (from the policy: 1x1, 2x1, 2x2)\n"
 	"  --ms MS   length of each trial          (500)\n"
-	"  --reps N  repetitions                   (5)\n";
+	"  --reps N  repetitions                   (5)\n"
+	"  --retries N  run a trial again, up to N times, while its processes\n"
+	"            waited for a CPU more than 10% of the time (0)\n";
 
 double ticks_per_ns(void)
 {
@@ -70,7 +72,7 @@ static int parse_mode(const char *s, enum wait_mode *m)
 
 struct cli {
 	bool quick, full;
-	unsigned reps, ms;
+	unsigned reps, ms, retries;
 	uint64_t count;
 	bool transport_given;
 	const char *out, *transport;
@@ -83,6 +85,7 @@ static const struct option long_opts[] = {
 	{ "reps", required_argument, NULL, 'r' },
 	{ "out", required_argument, NULL, 'o' },
 	{ "ms", required_argument, NULL, 'M' },
+	{ "retries", required_argument, NULL, 'R' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -104,6 +107,9 @@ static int parse_opt(struct cli *a, int opt)
 		return 0;
 	case 'M':
 		a->ms = (unsigned)atoi(optarg);
+		return 0;
+	case 'R':
+		a->retries = (unsigned)atoi(optarg);
 		return 0;
 	case 't':
 		a->transport = optarg;
@@ -171,6 +177,7 @@ static int cmd_run(struct cli *a)
 
 	if (!rc && a->reps != 5)
 		s.reps = a->reps;
+	s.retries = a->retries;
 	if (mkdir(a->out, 0755) && errno != EEXIST) {
 		perror(a->out);
 		rc = -1;
@@ -214,6 +221,7 @@ static int cmd_one(struct cli *a, bool latency)
 		return 2;
 	}
 	s.reps = a->reps;
+	s.retries = a->retries;
 	s.tp = (struct run_opts){ .dur_ns = a->ms * 1000000ull, .warm_ns = 20000000ull };
 	s.lat = s.tp;
 	s.lat.lat_samples = 4000000;

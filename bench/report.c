@@ -42,38 +42,43 @@ double paired_ratio(const struct entry *a, const struct entry *b)
 
 /* ---- terminal tables -------------------------------------------------------- */
 
+/* The ratio column: this entry against its reference, paired by round. */
+static void ratio_cell(const struct group *g, const struct entry *e, FILE *f)
+{
+	if (e->ref >= 0)
+		fprintf(f, "  %6.2fx %s", paired_ratio(&g->e[e->ref], e),
+			g->e[e->ref].label);
+	fputc('\n', f);
+}
+
+/* "wait%": the median share of the window the processes waited for a CPU. */
 static void tp_table(const struct group *g, FILE *f)
 {
 	fprintf(f, "\n%s (throughput, median of %u)\n", g->title, g->e[0].reps);
-	fprintf(f, "  %-24s %10s %9s  %s\n", "transport", "Mmsg/s", "GB/s",
+	fprintf(f, "  %-24s %9s %8s %6s  %s\n", "transport", "Mmsg/s", "GB/s", "wait%",
 		"shmring/peer");
 	for (unsigned i = 0; i < g->n; i++) {
 		const struct entry *e = &g->e[i];
 		double m = median(e->v, e->reps);
 
-		fprintf(f, "  %-24s %10.2f %9.3f", e->label, m / 1e6,
-			m * (double)e->cfg.elem / 1e9);
-		if (e->ref >= 0)
-			fprintf(f, "  %5.2fx (%s)", paired_ratio(&g->e[e->ref], e),
-				g->e[e->ref].label);
-		fputc('\n', f);
+		fprintf(f, "  %-24s %9.2f %8.3f %6.1f", e->label, m / 1e6,
+			m * (double)e->cfg.elem / 1e9, 100 * median(e->waited, e->reps));
+		ratio_cell(g, e, f);
 	}
 }
 
 static void lat_table(const struct group *g, FILE *f)
 {
-	fprintf(f, "\n%s (ns, median over %u runs)\n", g->title, g->e[0].reps);
-	fprintf(f, "  %-24s %9s %9s %9s  %s\n", "transport", "p50", "p99", "p99.9",
-		"p50 shmring/peer");
+	fprintf(f, "\n%s (ns, median of %u)\n", g->title, g->e[0].reps);
+	fprintf(f, "  %-24s %8s %8s %8s %6s  %s\n", "transport", "p50", "p99", "p99.9",
+		"wait%", "p50 shmring/peer");
 	for (unsigned i = 0; i < g->n; i++) {
 		const struct entry *e = &g->e[i];
 
-		fprintf(f, "  %-24s %9.0f %9.0f %9.0f", e->label, median(e->v, e->reps),
-			median(e->p99, e->reps), median(e->p999, e->reps));
-		if (e->ref >= 0)
-			fprintf(f, "  %5.2fx (%s)", paired_ratio(&g->e[e->ref], e),
-				g->e[e->ref].label);
-		fputc('\n', f);
+		fprintf(f, "  %-24s %8.0f %8.0f %8.0f %6.1f", e->label,
+			median(e->v, e->reps), median(e->p99, e->reps),
+			median(e->p999, e->reps), 100 * median(e->waited, e->reps));
+		ratio_cell(g, e, f);
 	}
 }
 
@@ -175,11 +180,10 @@ static void tp_csv_rows(const struct group *g, FILE *raw, FILE *sum)
 		double m = median(e->v, e->reps);
 
 		for (unsigned r = 0; r < e->reps; r++)
-			fprintf(raw, "%s,%zu,%zu,%u,%u,%s,%u,%.0f,%.0f,%llu\n",
+			fprintf(raw, "%s,%zu,%zu,%u,%u,%s,%u,%.0f,%.0f,%.3f,%u\n",
 				policy_name(c->policy), c->elem, c->cap, c->producers,
 				c->consumers, e->label, r, e->v[r],
-				e->v[r] * (double)c->elem,
-				(unsigned long long)e->preempted[r]);
+				e->v[r] * (double)c->elem, e->waited[r], e->attempts[r]);
 		fprintf(sum, "%s,%zu,%zu,%s,%u,%.0f,%.0f,%s,%.4f\n",
 			policy_name(c->policy), c->elem, c->cap, e->label, e->reps, m,
 			m * (double)c->elem, e->ref >= 0 ? g->e[e->ref].label : "",
@@ -194,9 +198,9 @@ static void lat_csv_rows(const struct group *g, FILE *raw, FILE *sum)
 		const char *pol = policy_name(e->cfg.policy);
 
 		for (unsigned r = 0; r < e->reps; r++)
-			fprintf(raw, "%s,%zu,%s,%u,%.1f,%.1f,%.1f,%llu\n", pol,
+			fprintf(raw, "%s,%zu,%s,%u,%.1f,%.1f,%.1f,%.3f,%u\n", pol,
 				e->cfg.elem, e->label, r, e->v[r], e->p99[r], e->p999[r],
-				(unsigned long long)e->preempted[r]);
+				e->waited[r], e->attempts[r]);
 		fprintf(sum, "%s,%zu,%s,%u,%zu,%.1f,%.1f,%.1f,%s,%.4f\n", pol,
 			e->cfg.elem, e->label, e->reps, e->samples, median(e->v, e->reps),
 			median(e->p99, e->reps), median(e->p999, e->reps),
@@ -215,11 +219,11 @@ static int csv_files(const struct suite *s)
 	if (f[0] && f[1] && f[2] && f[3]) {
 		fprintf(f[0],
 			"policy,elem,cap,producers,consumers,transport,rep,msgs_per_s,"
-			"bytes_per_s,preempted\n");
+			"bytes_per_s,waited,attempts\n");
 		fprintf(f[1], "policy,elem,cap,transport,reps,msgs_per_s,bytes_per_s,ref,"
 			      "ratio_ref_over_this\n");
 		fprintf(f[2],
-			"policy,elem,transport,rep,p50_ns,p99_ns,p999_ns,preempted\n");
+			"policy,elem,transport,rep,p50_ns,p99_ns,p999_ns,waited,attempts\n");
 		fprintf(f[3],
 			"policy,elem,transport,reps,samples,p50_ns,p99_ns,p999_ns,ref,"
 			"p50_ratio_ref_over_this\n");

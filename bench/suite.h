@@ -34,7 +34,9 @@ struct entry {
 	unsigned reps;
 	double v[BENCH_MAX_REPS]; /* msgs/s (throughput), p50 ns (latency) */
 	double p99[BENCH_MAX_REPS], p999[BENCH_MAX_REPS];
-	uint64_t preempted[BENCH_MAX_REPS]; /* see struct ctl */
+	double waited[BENCH_MAX_REPS]; /* share of the window the processes
+					  waited for a CPU (struct window) */
+	unsigned attempts[BENCH_MAX_REPS];
 	size_t samples;
 	double *dist; /* latency: sorted round trips of the last repetition */
 	size_t ndist;
@@ -51,6 +53,7 @@ struct suite {
 	struct group *g;
 	unsigned n, alloc;
 	unsigned reps;
+	unsigned retries; /* extra attempts for a disturbed trial (suite.c) */
 	struct run_opts tp, lat;
 	const char *out; /* directory for CSV and plot data */
 };

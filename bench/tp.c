@@ -223,7 +223,7 @@ static int tp_collect(struct trial *t, const struct window *w, struct tp_result 
 	}
 	res->msgs_per_s = (double)w->count * 1e9 / (double)w->ns;
 	res->bytes_per_s = res->msgs_per_s * (double)c->elem;
-	res->preempted = trial_preempted(t);
+	res->waited = window_waited(w);
 	return 0;
 }
 
@@ -307,7 +307,7 @@ int tp_memcpy(const struct xp_cfg *c, const struct run_opts *o, struct tp_result
 		res->moved = w.count;
 		res->msgs_per_s = (double)w.count * 1e9 / (double)w.ns;
 		res->bytes_per_s = res->msgs_per_s * (double)c->elem;
-		res->preempted = trial_preempted(&t);
+		res->waited = window_waited(&w);
 		rc = 0;
 	}
 	trial_kill(&t);
@@ -428,7 +428,7 @@ int tp_c2c(const struct xp_cfg *c, const struct run_opts *o, struct tp_result *r
 		res->moved = w.count;
 		res->msgs_per_s = (double)w.count * 1e9 / (double)w.ns;
 		res->bytes_per_s = res->msgs_per_s * (double)c->elem;
-		res->preempted = trial_preempted(&t);
+		res->waited = window_waited(&w);
 		rc = 0;
 	}
 	trial_kill(&t);

@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -159,25 +158,6 @@ void trial_close(struct trial *t)
 
 /* ---- processes --------------------------------------------------------------- */
 
-static int proc_main(struct trial *t, unsigned slot, proc_fn fn, unsigned index)
-{
-	struct rusage ru;
-	int rc = fn(t, index);
-
-	if (slot < BENCH_MAX_PROCS && !getrusage(RUSAGE_SELF, &ru))
-		t->ctl->preempted[slot] = (uint64_t)ru.ru_nivcsw;
-	return rc;
-}
-
-uint64_t trial_preempted(const struct trial *t)
-{
-	uint64_t n = 0;
-
-	for (unsigned i = 0; i < BENCH_MAX_PROCS; i++)
-		n += t->ctl->preempted[i];
-	return n;
-}
-
 int trial_spawn(struct trial *t, int cpu, proc_fn fn, unsigned index)
 {
 	pid_t pid;
@@ -194,7 +174,7 @@ int trial_spawn(struct trial *t, int cpu, proc_fn fn, unsigned index)
 		 * for a shared mapping: fault them in here, before the window. */
 		madvise(shmring_mem_get(t->seg, 0), shmring_mem_size(t->seg),
 			MADV_POPULATE_WRITE);
-		_exit(proc_main(t, t->nproc, fn, index));
+		_exit(fn(t, index));
 	}
 	t->pid[t->nproc++] = pid;
 	return 0;
@@ -313,15 +293,36 @@ static void sleep_until(uint64_t ns)
 		;
 }
 
-/* The consumers' total and when it was read (the middle of the reads). */
-static void snapshot(struct trial *t, uint64_t *count, uint64_t *at)
+/* Nanoseconds PID has spent runnable but not running (0 if unknown). */
+static uint64_t run_delay(pid_t pid)
+{
+	unsigned long long run, wait = 0;
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", (int)pid);
+	f = fopen(path, "r");
+	if (f) {
+		if (fscanf(f, "%llu %llu", &run, &wait) != 2)
+			wait = 0;
+		fclose(f);
+	}
+	return wait;
+}
+
+/* The consumers' total, when it was read (the middle of the reads), and how
+ * long the processes have waited for a CPU so far. */
+static void snapshot(struct trial *t, struct window *at)
 {
 	uint64_t t0 = now_ns(), n = 0;
 
 	for (unsigned i = 0; i < BENCH_MAX_PROCS; i++)
 		n += atomic_load_explicit(&t->ctl->progress[i].n, memory_order_relaxed);
-	*count = n;
-	*at = t0 + (now_ns() - t0) / 2;
+	at->count = n;
+	at->ns = t0 + (now_ns() - t0) / 2;
+	at->waited_ns = 0;
+	for (unsigned i = 0; i < t->nproc; i++)
+		at->waited_ns += run_delay(t->pid[i]);
 }
 
 /* The parent keeps the time, so the hot loops never read a clock: it wakes
@@ -329,15 +330,22 @@ static void snapshot(struct trial *t, uint64_t *count, uint64_t *at)
  * reads is what happened between its two reads. */
 static void measure(struct trial *t, struct window *win)
 {
-	uint64_t c0, t0, c1, t1;
+	struct window a, b;
 
 	sleep_until(t->ctl->t_warm);
-	snapshot(t, &c0, &t0);
+	snapshot(t, &a);
 	sleep_until(t->ctl->t_end);
-	snapshot(t, &c1, &t1);
+	snapshot(t, &b);
 	atomic_store_explicit(&t->ctl->stop, 1, memory_order_relaxed);
-	win->count = c1 - c0;
-	win->ns = t1 - t0;
+	win->count = b.count - a.count;
+	win->ns = b.ns - a.ns;
+	win->waited_ns = b.waited_ns - a.waited_ns;
+	win->nproc = t->nproc;
+}
+
+double window_waited(const struct window *w)
+{
+	return w->ns && w->nproc ? (double)w->waited_ns / ((double)w->ns * w->nproc) : 0;
 }
 
 int trial_run(struct trial *t, uint64_t warm_ns, uint64_t dur_ns, struct window *win,
@@ -352,7 +360,6 @@ int trial_run(struct trial *t, uint64_t warm_ns, uint64_t dur_ns, struct window 
 	t->ctl->t_end = now + dur_ns;
 	atomic_store_explicit(&t->ctl->go, 1, memory_order_release);
 	futex_wake(&t->ctl->go);
-	if (win)
-		measure(t, win);
+	measure(t, win);
 	return reap(t, (unsigned)(dur_ns / 1000000000ull) + TRIAL_SLACK_S, err, len);
 }
