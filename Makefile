@@ -163,7 +163,8 @@ FORCE:
 # ---------------------------------------------------------------- benchmarks
 # bench/README.md. make bench: the quick set (about two minutes); make
 # bench-full: every size, capacity, policy and wait mode. BENCH_ARGS adds
-# options (make bench BENCH_ARGS="--reps 7"). Results go to $(BUILD)/bench/.
+# options (make bench BENCH_ARGS="--reps 7 --retries 2"); results go to
+# BENCH_OUT, $(BUILD)/bench by default.
 #
 # The peers are inlined from their headers: ck_ring is header-only;
 # rte_ring_init is in librte_ring, whose shared object pulls in EAL's, but
@@ -178,6 +179,7 @@ BENCH_CFLAGS = $(BASE_CFLAGS) -Itests \
 	-include rte_config.h
 BENCH_LIBS := $(LIB_A) $(LIB_LIBS) -lrte_ring -lm
 BENCH_ARGS ?=
+BENCH_OUT ?= $(BUILD)/bench
 
 .PHONY: bench bench-full bench-build
 
@@ -192,10 +194,10 @@ bench-build: $(BENCH_BIN)
 
 bench: deps-quiet
 	@$(MAKE) --no-print-directory bench-build
-	$(BENCH_BIN) run --quick --out $(BUILD)/bench $(BENCH_ARGS)
-	gnuplot -e "dir='$(BUILD)/bench'" bench/plot.gp
+	$(BENCH_BIN) run --quick --out $(BENCH_OUT) $(BENCH_ARGS)
+	gnuplot -e "dir='$(BENCH_OUT)'" bench/plot.gp
 
 bench-full: deps-quiet
 	@$(MAKE) --no-print-directory bench-build
-	$(BENCH_BIN) run --full --out $(BUILD)/bench $(BENCH_ARGS)
-	gnuplot -e "dir='$(BUILD)/bench'" bench/plot.gp
+	$(BENCH_BIN) run --full --out $(BENCH_OUT) $(BENCH_ARGS)
+	gnuplot -e "dir='$(BENCH_OUT)'" bench/plot.gp
