@@ -327,14 +327,16 @@ static void snapshot(struct trial *t, struct window *at)
 
 /* The parent keeps the time, so the hot loops never read a clock: it wakes
  * at both ends of the window, wherever the scheduler lets it, and what it
- * reads is what happened between its two reads. */
+ * reads is what happened between its two reads. A parent that wakes late
+ * still gets a full-length window: producers run until it says stop. */
 static void measure(struct trial *t, struct window *win)
 {
+	uint64_t len = t->ctl->t_end - t->ctl->t_warm;
 	struct window a, b;
 
 	sleep_until(t->ctl->t_warm);
 	snapshot(t, &a);
-	sleep_until(t->ctl->t_end);
+	sleep_until(a.ns + len > t->ctl->t_end ? a.ns + len : t->ctl->t_end);
 	snapshot(t, &b);
 	atomic_store_explicit(&t->ctl->stop, 1, memory_order_relaxed);
 	win->count = b.count - a.count;
