@@ -203,6 +203,8 @@ int tp_memcpy(const struct xp_cfg *c, const struct run_opts *o, struct tp_result
 /* Machine limit: the region handed between the two CPUs half by half. */
 int tp_c2c(const struct xp_cfg *c, const struct run_opts *o, struct tp_result *res,
 	   char *err, size_t len);
+/* Latency trials return 0, -1 on failure, or 1 when the window held no
+ * round trip at all (the neighbours took it): worth running again. */
 int lat_run(const struct xp_ops *ops, const struct xp_cfg *c, const struct run_opts *o,
 	    struct lat_result *res, char *err, size_t len);
 /* Machine limit: round trip of one cache line each way between the two CPUs

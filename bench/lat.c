@@ -38,17 +38,14 @@ static long ping_loop(struct trial *t, struct side *tx, struct side *rx)
 	bool warming = true;
 	size_t n = 0;
 
-	for (uint64_t seq = 0; n < t->max_samples; seq++) {
+	/* The clock is read outside the timed part of each round trip, every
+	 * time: a round trip can take a whole time slice on a busy machine. */
+	for (uint64_t seq = 0, now; n < t->max_samples && (now = now_ns()) < t_end;
+	     seq++) {
 		uint64_t t0, t1, got;
 		uint32_t p;
 
-		if (!(seq & 63)) {
-			uint64_t now = now_ns();
-
-			if (now >= t_end)
-				break;
-			warming = now < t_warm;
-		}
+		warming = now < t_warm;
 		vmsg_stamp(tx->buf, tx->elem, 0, seq);
 		t0 = ticks();
 		if (put(tx, tx->buf) || get(rx, rx->buf))
@@ -145,10 +142,11 @@ static int lat_collect(struct trial *t, const struct window *w, struct lat_resul
 	double per_ns = ticks_per_ns();
 
 	/* A neighbour that takes a CPU for whole time slices can leave few
-	 * round trips in the window; the sample count goes into the CSV. */
+	 * round trips in the window (the count goes into the CSV), or none:
+	 * then the trial is worth another go (1). */
 	if (!n) {
 		snprintf(err, len, "no round trip in the window");
-		return -1;
+		return 1;
 	}
 	res->sorted = malloc(n * sizeof(double));
 	if (!res->sorted) {
@@ -254,16 +252,11 @@ static int line_ping(struct trial *t, unsigned index)
 	proc_ready_wait(t);
 	t_end = t->ctl->t_end; /* set by the parent just before go */
 	t_warm = t->ctl->t_warm;
-	for (uint64_t seq = 1; n < t->max_samples; seq++) {
+	for (uint64_t seq = 1, now; n < t->max_samples && (now = now_ns()) < t_end;
+	     seq++) {
 		uint64_t t0, t1;
 
-		if (!(seq & 63)) {
-			uint64_t now = now_ns();
-
-			if (now >= t_end)
-				break;
-			warming = now < t_warm;
-		}
+		warming = now < t_warm;
 		t0 = ticks();
 		line_send(&l, seq);
 		if (line_receive(&l, seq - 1) != seq)

@@ -382,10 +382,13 @@ static int lat_once(const struct suite *s, struct entry *e, struct lat_result *r
 static int run_lat(const struct suite *s, struct entry *e, char *err, size_t len)
 {
 	struct lat_result r, best = { .waited = 2 };
-	unsigned a = 0;
+	unsigned a = 0, empty = 0;
+	int rc;
 
 	do {
-		if (lat_once(s, e, &r, err, len))
+		while ((rc = lat_once(s, e, &r, err, len)) == 1 && ++empty < 4)
+			;
+		if (rc)
 			return -1;
 		if (r.waited < best.waited) {
 			free(best.sorted);
