@@ -220,16 +220,29 @@ static int lat_group(struct suite *s, enum shmring_policy p, size_t elem, unsign
 	return 0;
 }
 
+/* Appends the capacity to entry I's label (its key has it already). */
+static void label_cap(struct group *g, int i)
+{
+	struct entry *e = &g->e[i];
+	size_t n = strlen(e->label);
+
+	snprintf(e->label + n, sizeof(e->label) - n, ", cap %zu", e->cfg.cap);
+}
+
 /* Capacity 144 (not a power of two) against 128: the cost of exact capacity. */
 static int cap_group(struct suite *s)
 {
 	struct group *g = group_new(s, false, "spsc 64 B, capacity 128 vs 144");
 	struct xp_cfg c = cfg_of(SHMRING_SPSC, 64, 128);
-	int ref = add(g, E_TP, &xp_shmring, c, -1);
+	int ref = add(g, E_TP, &xp_shmring, c, -1), other;
 
 	c.cap = 144;
-	add(g, E_TP, &xp_shmring, c, ref);
-	return g ? 0 : -1;
+	other = add(g, E_TP, &xp_shmring, c, ref);
+	if (ref < 0 || other < 0)
+		return -1;
+	label_cap(g, ref);
+	label_cap(g, other);
+	return 0;
 }
 
 /* MPSC and MPMC with one producer and one consumer: the multi-producer
