@@ -79,8 +79,9 @@ void entry_label(struct entry *e)
 			 c->cap > 1 ? " x2" : "");
 	else
 		xp_label(e->ops, c, e->label, sizeof(e->label));
-	snprintf(e->key, sizeof(e->key), "%s/%s/%zu/%zu/%s", lat ? "lat" : "tp",
-		 policy_name(c->policy), c->elem, c->cap, e->label);
+	snprintf(e->key, sizeof(e->key), "%s/%s/%ux%u/%zu/%zu/%s", lat ? "lat" : "tp",
+		 policy_name(c->policy), c->producers, c->consumers, c->elem, c->cap,
+		 e->label);
 }
 
 /* ---- building ---------------------------------------------------------------- */
