@@ -221,7 +221,8 @@ static int lat_group(struct suite *s, enum shmring_policy p, size_t elem, unsign
 	return 0;
 }
 
-/* Appends the capacity to entry I's label (its key has it already). */
+/* Appends the capacity to entry I's label for the table; its key, which the
+ * targets use, stays as entry_label() made it. */
 static void label_cap(struct group *g, int i)
 {
 	struct entry *e = &g->e[i];
