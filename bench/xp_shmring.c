@@ -71,6 +71,11 @@ static int shm_pop(void *h, void *elem)
 	return shmring_pop(h, elem) ? -1 : 1;
 }
 
+/* HOOK (WAIT_FD, bench.h): when shmring_fd() lands, a pollable-fd mode is a
+ * pair like these: try the call, and on EAGAIN poll(shmring_fd(h), POLLIN)
+ * and try again; then add WAIT_FD to .modes below and W_FD groups in suite.c.
+ * Not written yet: the library has no shmring_fd() to call. */
+
 static long shm_push_burst(void *h, const void *elems, size_t n)
 {
 	return shmring_push_burst(h, elems, n);
