@@ -115,6 +115,7 @@ struct ctl {
 	_Atomic uint32_t go;	/* futex word */
 	uint64_t t_warm, t_end; /* CLOCK_MONOTONIC: measure from, stop at */
 	_Atomic uint32_t stop;	/* throughput: the parent's "stop producing" */
+	_Atomic uint32_t solo;	/* draining is slow: consumers but the first leave */
 	_Atomic uint32_t producers_done, consumers_done;
 	struct progress progress[BENCH_MAX_PROCS]; /* consumers' message counts */
 	_Atomic uint32_t error_claimed;

@@ -61,9 +61,12 @@ static int tally_msg(struct tally *v, const unsigned char *m, size_t elem)
 
 /* ---- consumer ------------------------------------------------------------- */
 
-/* Takes messages until a stop: 0, -1 with errno (transport), -2 (v->why). */
-static int consume(struct side *s, struct tally *v, _Atomic uint64_t *progress)
+/* Takes messages until a stop, or until the parent asks all consumers but
+ * the first to leave (ctl->solo): 0, -1 with errno (transport), -2 (v->why). */
+static int consume(struct trial *t, unsigned index, struct side *s, struct tally *v)
 {
+	_Atomic uint64_t *progress = &t->ctl->progress[index].n;
+
 	for (;;) {
 		long n = 1;
 
@@ -80,6 +83,8 @@ static int consume(struct side *s, struct tally *v, _Atomic uint64_t *progress)
 				return rc < 0 ? -2 : 0;
 		}
 		atomic_store_explicit(progress, v->total, memory_order_relaxed);
+		if (index && atomic_load_explicit(&t->ctl->solo, memory_order_relaxed))
+			return 0;
 	}
 }
 
@@ -101,7 +106,7 @@ static int tp_consumer(struct trial *t, unsigned index)
 		return proc_fail(t, "consumer open: %s", strerror(errno));
 	proc_ready_wait(t);
 	tally_init(&v, t);
-	rc = consume(&s, &v, &t->ctl->progress[index].n);
+	rc = consume(t, index, &s, &v);
 	atomic_fetch_add(&t->ctl->consumers_done, 1);
 	if (rc == -1)
 		rc = proc_fail(t, "consumer %u: %s", index, strerror(errno));

@@ -31,6 +31,8 @@
 
 /* A trial that takes this much longer than its window has hung. */
 #define TRIAL_SLACK_S 30
+/* Draining the transport after the window should take milliseconds. */
+#define DRAIN_GRACE_S 2
 
 static void futex_wait(_Atomic uint32_t *word, uint32_t val)
 {
@@ -219,18 +221,29 @@ static void forget(struct trial *t, pid_t pid)
 }
 
 /* Reaps every process; the first failure kills the others, because a
- * consumer that found a bad message leaves its producer blocked forever. */
-static int reap(struct trial *t, unsigned timeout_s, char *err, size_t len)
+ * consumer that found a bad message leaves its producer blocked forever.
+ * After GRACE_S (0: never) the consumers are asked to let the first of them
+ * drain the rest alone: two consumers of a ring whose consumers wait for each
+ * other (rte_ring and ck_ring MC) on one CPU can take minutes to drain 65536
+ * messages, one time slice per message; one consumer takes milliseconds. */
+static int reap(struct trial *t, unsigned grace_s, unsigned timeout_s, char *err,
+		size_t len)
 {
 	struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
 	int failed = 0;
 
 	sigaction(SIGALRM, &sa, NULL);
-	alarm(timeout_s);
+	alarm(grace_s ? grace_s : timeout_s);
 	for (unsigned left = t->nproc; left;) {
 		int st;
 		pid_t pid = waitpid(-1, &st, 0);
 
+		if (pid < 0 && errno == EINTR && grace_s) {
+			atomic_store_explicit(&t->ctl->solo, 1, memory_order_relaxed);
+			grace_s = 0;
+			alarm(timeout_s);
+			continue;
+		}
 		if (pid < 0) {
 			if (errno != EINTR)
 				break;
@@ -264,7 +277,7 @@ void trial_kill(struct trial *t)
 
 	if (t->nproc) {
 		kill_all(t);
-		reap(t, TRIAL_SLACK_S, ignore, sizeof(ignore));
+		reap(t, 0, TRIAL_SLACK_S, ignore, sizeof(ignore));
 	}
 }
 
@@ -277,7 +290,7 @@ static int wait_ready(struct trial *t, char *err, size_t len)
 			snprintf(err, len, "setup: %s",
 				 t->ctl->error[0] ? t->ctl->error : "a process died");
 			kill_all(t);
-			reap(t, TRIAL_SLACK_S, err, len);
+			reap(t, 0, TRIAL_SLACK_S, err, len);
 			return -1;
 		}
 		nanosleep(&nap, NULL);
@@ -363,5 +376,6 @@ int trial_run(struct trial *t, uint64_t warm_ns, uint64_t dur_ns, struct window 
 	atomic_store_explicit(&t->ctl->go, 1, memory_order_release);
 	futex_wake(&t->ctl->go);
 	measure(t, win);
-	return reap(t, (unsigned)(dur_ns / 1000000000ull) + TRIAL_SLACK_S, err, len);
+	return reap(t, DRAIN_GRACE_S, (unsigned)(dur_ns / 1000000000ull) + TRIAL_SLACK_S,
+		    err, len);
 }
