@@ -286,3 +286,45 @@ clean:
 	rm -rf build
 
 FORCE:
+
+# ---------------------------------------------------------------- benchmarks
+# bench/README.md. make bench: the quick set (about two minutes); make
+# bench-full: every size, capacity, policy and wait mode. BENCH_ARGS adds
+# options (make bench BENCH_ARGS="--reps 7 --retries 2"); results go to
+# BENCH_OUT, $(BUILD)/bench by default.
+#
+# The peers are inlined from their headers: ck_ring is header-only;
+# rte_ring_init is in librte_ring, whose shared object pulls in EAL's, but
+# nothing calls rte_eal_init. DPDK's headers need rte_config.h first and are
+# included as system headers so that -Wall -Wextra judges our code only.
+# Recursive '=' so pkg-config runs only after deps-quiet installed libdpdk-dev.
+BENCH_BIN := $(BUILD)/bench/shmring-bench
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_OBJS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/obj/%.o)
+BENCH_CFLAGS = $(BASE_CFLAGS) -Itests \
+	$(patsubst -I%,-isystem %,$(shell pkg-config --cflags-only-I libdpdk)) \
+	-include rte_config.h
+BENCH_LIBS := $(LIB_A) $(LIB_LIBS) -lrte_ring -lm
+BENCH_ARGS ?=
+BENCH_OUT ?= $(BUILD)/bench
+
+.PHONY: bench bench-full bench-build
+
+$(BUILD)/bench/obj/%.o: bench/%.c $(wildcard bench/*.h) tests/msg.h include/shmring.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -c -o $@ $<
+
+$(BENCH_BIN): $(BENCH_OBJS) $(LIB_A)
+	$(CC) -o $@ $(BENCH_OBJS) $(BENCH_LIBS) $(SAN_LDFLAGS)
+
+bench-build: $(BENCH_BIN)
+
+bench: deps-quiet
+	@$(MAKE) --no-print-directory bench-build
+	$(BENCH_BIN) run --quick --out $(BENCH_OUT) $(BENCH_ARGS)
+	gnuplot -e "dir='$(BENCH_OUT)'" bench/plot.gp
+
+bench-full: deps-quiet
+	@$(MAKE) --no-print-directory bench-build
+	$(BENCH_BIN) run --full --out $(BENCH_OUT) $(BENCH_ARGS)
+	gnuplot -e "dir='$(BENCH_OUT)'" bench/plot.gp
