@@ -234,7 +234,7 @@ demo: deps-quiet
 # ---------------------------------------------------------------- wake latency
 # How long a sleeping consumer takes to run after a push, for each way of
 # waiting, beside a raw futex and a raw eventfd+epoll ping-pong (issue 5).
-$(BUILD)/bench/wake: bench/wake.c tests/msg.h include/shmring.h $(LIB_SO)
+$(BUILD)/bench/wake: bench/wake.c bench/bench.h tests/msg.h include/shmring.h $(LIB_SO)
 	@mkdir -p $(dir $@)
 	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring
 
@@ -299,7 +299,8 @@ FORCE:
 # included as system headers so that -Wall -Wextra judges our code only.
 # Recursive '=' so pkg-config runs only after deps-quiet installed libdpdk-dev.
 BENCH_BIN := $(BUILD)/bench/shmring-bench
-BENCH_SRCS := $(wildcard bench/*.c)
+# usdt_cost.c and wake.c are programs of their own (make bench-usdt, bench-wake).
+BENCH_SRCS := $(filter-out bench/usdt_cost.c bench/wake.c,$(wildcard bench/*.c))
 BENCH_OBJS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/obj/%.o)
 BENCH_CFLAGS = $(BASE_CFLAGS) -Itests \
 	$(patsubst -I%,-isystem %,$(shell pkg-config --cflags-only-I libdpdk)) \

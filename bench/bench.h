@@ -29,11 +29,7 @@ enum wait_mode {
 	WAIT_BUSY,  /* try calls in a loop: the harness spins */
 	WAIT_BLOCK, /* blocking calls: the library's spin budget, then a futex */
 	WAIT_SLEEP, /* blocking calls with no spin budget: every wait sleeps */
-	/* HOOK: the pollable fd (shmring_fd + epoll) is being added to the
-	 * library. When it lands, give xp_shmring.c a WAIT_FD push/pop that
-	 * polls the fd on EAGAIN, and add WAIT_FD to shmring's modes there; the
-	 * suite then measures it beside the others. Nothing calls it yet. */
-	WAIT_FD,
+	WAIT_FD,    /* try calls, and poll(shmring_fd()) on EAGAIN; no spin budget */
 	WAIT_MODES
 };
 

@@ -157,6 +157,7 @@ enum {
 	W_SLEEP = 1 << 2,  /* shmring blocking without spinning */
 	W_OS = 1 << 3,	   /* pipe, seqpacket, eventfd (SPSC only) */
 	W_MEMCPY = 1 << 4, /* the memcpy ceiling */
+	W_FD = 1 << 5,	   /* shmring through its pollable fd */
 };
 
 static void add_os_peers(struct group *g, enum entry_kind kind, struct xp_cfg c, int ref)
@@ -184,6 +185,8 @@ static int tp_group(struct suite *s, enum shmring_policy p, size_t elem, size_t 
 		block = add(g, E_TP, &xp_shmring, with(c, WAIT_BLOCK, 1), -1);
 	if (what & W_SLEEP)
 		add(g, E_TP, &xp_shmring, with(c, WAIT_SLEEP, 1), block);
+	if (what & W_FD)
+		add(g, E_TP, &xp_shmring, with(c, WAIT_FD, 1), block);
 	add(g, E_TP, &xp_rte_ring, c, busy);
 	if (what & W_BURST)
 		add(g, E_TP, &xp_rte_ring, with(c, WAIT_BUSY, 32), b32);
@@ -210,6 +213,7 @@ static int lat_group(struct suite *s, enum shmring_policy p, size_t elem, unsign
 	busy = add(g, E_LAT, &xp_shmring, c, -1);
 	block = add(g, E_LAT, &xp_shmring, with(c, WAIT_BLOCK, 1), -1);
 	add(g, E_LAT, &xp_shmring, with(c, WAIT_SLEEP, 1), block);
+	add(g, E_LAT, &xp_shmring, with(c, WAIT_FD, 1), block);
 	add(g, E_LAT, &xp_rte_ring, c, busy);
 	add(g, E_LAT, &xp_ck_ring, c, busy);
 	if ((what & W_OS) && p == SHMRING_SPSC)
@@ -282,7 +286,7 @@ int suite_quick(struct suite *s)
 	for (size_t i = 0; i < NSIZES; i++)
 		rc |= tp_group(s, SHMRING_SPSC, sizes[i], 1024,
 			       W_BURST | W_BLOCK | W_MEMCPY |
-				       (sizes[i] == 64 ? W_OS : 0));
+				       (sizes[i] == 64 ? W_OS | W_FD : 0));
 	for (int p = SHMRING_MPSC; p <= SHMRING_MPMC; p++)
 		for (size_t i = 1; i < NSIZES; i += 2) /* 64, 1024, 4096 */
 			rc |= tp_group(s, p, sizes[i], 1024,
@@ -296,7 +300,7 @@ int suite_quick(struct suite *s)
 int suite_full(struct suite *s)
 {
 	static const size_t caps[] = { 144, 1024, 65536 };
-	unsigned all = W_BURST | W_BLOCK | W_SLEEP | W_OS | W_MEMCPY;
+	unsigned all = W_BURST | W_BLOCK | W_SLEEP | W_OS | W_MEMCPY | W_FD;
 	int rc = 0;
 
 	suite_defaults(s, 250, 300);

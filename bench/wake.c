@@ -19,8 +19,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <shmring.h>
-
+#include "bench.h"
 #include "msg.h"
 
 #include <errno.h>
@@ -55,14 +54,6 @@ struct shared {
 static struct shared *sh;
 static long rounds = 20000;
 static char base[64];
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void pin(int cpu)
 {
@@ -134,7 +125,8 @@ static void open_pair(int me, enum variant v, struct shmring **tx, struct shmrin
 {
 	char tname[96], rname[96];
 	SHMRING_OPTS(o, .spin_ns = -1,
-		     .fd_backend = v == V_FD_URING ? SHMRING_FD_URING : SHMRING_FD_THREAD);
+		     .fd_backend =
+			     v == V_FD_URING ? SHMRING_FD_URING : SHMRING_FD_THREAD);
 
 	snprintf(tname, sizeof(tname), "%s-%d", base, me);
 	snprintf(rname, sizeof(rname), "%s-%d", base, 1 - me);
@@ -276,12 +268,14 @@ int main(int argc, char **argv)
 		else if (opt == 'c')
 			csv = optarg;
 		else
-			return fprintf(stderr, "usage: wake [-r rounds] [-n reps] [-c csv]\n"), 2;
+			return fprintf(stderr,
+				       "usage: wake [-r rounds] [-n reps] [-c csv]\n"),
+			       2;
 	}
 	if (rounds < 100 || reps < 1 || reps > 32)
 		return fprintf(stderr, "wake: -r >= 100, 1 <= -n <= 32\n"), 2;
-	sh = mmap(NULL, sizeof(*sh) + (size_t)rounds * sizeof(uint64_t), PROT_READ | PROT_WRITE,
-		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	sh = mmap(NULL, sizeof(*sh) + (size_t)rounds * sizeof(uint64_t),
+		  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED)
 		die("mmap");
 	sh->efd[0] = eventfd(0, 0);
@@ -305,8 +299,10 @@ int main(int argc, char **argv)
 		char ratio[48] = "";
 
 		if (peer >= 0)
-			snprintf(ratio, sizeof(ratio), "%.2fx %s", m50[v] / m50[peer], names[peer]);
-		printf("%-14s %10.2f %10.2f   %s\n", names[v], m50[v] / 1000, m99[v] / 1000, ratio);
+			snprintf(ratio, sizeof(ratio), "%.2fx %s", m50[v] / m50[peer],
+				 names[peer]);
+		printf("%-14s %10.2f %10.2f   %s\n", names[v], m50[v] / 1000,
+		       m99[v] / 1000, ratio);
 	}
 	if (csv && (out = fopen(csv, "w"))) {
 		fprintf(out, "variant,p50_ns,p99_ns\n");
@@ -315,7 +311,8 @@ int main(int argc, char **argv)
 		fclose(out);
 	}
 	if (sh->errors) {
-		fprintf(stderr, "wake: %llu bad messages\n", (unsigned long long)sh->errors);
+		fprintf(stderr, "wake: %llu bad messages\n",
+			(unsigned long long)sh->errors);
 		return 1;
 	}
 	return 0;

@@ -7,6 +7,7 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 
 static const char *shm_variant(const struct xp_cfg *c)
@@ -31,17 +32,40 @@ static void shm_teardown(struct xp_chan *ch)
 	(void)ch;
 }
 
+/* A handle: the ring, and for WAIT_FD its pollable fd. */
+struct shm_h {
+	struct shmring *r;
+	int fd; /* -1 unless WAIT_FD */
+};
+
 static void *shm_open(struct xp_chan *ch, const struct xp_cfg *c, enum shmring_role role)
 {
-	/* WAIT_SLEEP: no spin budget, so each wait shows the futex path. */
+	/* WAIT_SLEEP and WAIT_FD: no spin budget, so each wait shows the futex
+	 * path (sleep) or the fd's (fd). */
 	SHMRING_OPTS(o, .spin_ns = c->mode == WAIT_SLEEP ? -1 : 0);
+	struct shm_h *h = calloc(1, sizeof(*h));
 
-	return shmring_attach(ch->seg, ch->offset, c->policy, role, c->elem, c->cap, &o);
+	if (!h)
+		return NULL;
+	h->r = shmring_attach(ch->seg, ch->offset, c->policy, role, c->elem, c->cap, &o);
+	h->fd = -1;
+	if (h->r && c->mode == WAIT_FD)
+		h->fd = shmring_fd(h->r);
+	if (!h->r || (c->mode == WAIT_FD && h->fd < 0)) {
+		int e = errno;
+
+		shmring_close(h->r);
+		free(h);
+		errno = e;
+		return NULL;
+	}
+	return h;
 }
 
 static void shm_close(void *h)
 {
-	shmring_close(h);
+	shmring_close(((struct shm_h *)h)->r);
+	free(h);
 }
 
 static int try_result(int rc)
@@ -53,43 +77,66 @@ static int try_result(int rc)
 
 static int shm_try_push(void *h, const void *elem)
 {
-	return try_result(shmring_try_push(h, elem));
+	return try_result(shmring_try_push(((struct shm_h *)h)->r, elem));
 }
 
 static int shm_try_pop(void *h, void *elem)
 {
-	return try_result(shmring_try_pop(h, elem));
+	return try_result(shmring_try_pop(((struct shm_h *)h)->r, elem));
+}
+
+/* WAIT_FD: the event-loop way, try until EAGAIN (which re-arms the fd), then
+ * poll the fd. */
+static int fd_wait(const struct shm_h *h)
+{
+	struct pollfd p = { .fd = h->fd, .events = POLLIN };
+
+	while (poll(&p, 1, -1) < 0)
+		if (errno != EINTR) /* io_uring task work may interrupt poll */
+			return -1;
+	return 0;
 }
 
 static int shm_push(void *h, const void *elem)
 {
-	return shmring_push(h, elem) ? -1 : 1;
+	struct shm_h *sh = h;
+	int rc;
+
+	if (sh->fd < 0)
+		return shmring_push(sh->r, elem) ? -1 : 1;
+	while ((rc = shm_try_push(h, elem)) == 0)
+		if (fd_wait(sh))
+			return -1;
+	return rc;
 }
 
 static int shm_pop(void *h, void *elem)
 {
-	return shmring_pop(h, elem) ? -1 : 1;
-}
+	struct shm_h *sh = h;
+	int rc;
 
-/* HOOK (WAIT_FD, bench.h): when shmring_fd() lands, a pollable-fd mode is a
- * pair like these: try the call, and on EAGAIN poll(shmring_fd(h), POLLIN)
- * and try again; then add WAIT_FD to .modes below and W_FD groups in suite.c.
- * Not written yet: the library has no shmring_fd() to call. */
+	if (sh->fd < 0)
+		return shmring_pop(sh->r, elem) ? -1 : 1;
+	while ((rc = shm_try_pop(h, elem)) == 0)
+		if (fd_wait(sh))
+			return -1;
+	return rc;
+}
 
 static long shm_push_burst(void *h, const void *elems, size_t n)
 {
-	return shmring_push_burst(h, elems, n);
+	return shmring_push_burst(((struct shm_h *)h)->r, elems, n);
 }
 
 static long shm_pop_burst(void *h, void *elems, size_t n)
 {
-	return shmring_pop_burst(h, elems, n);
+	return shmring_pop_burst(((struct shm_h *)h)->r, elems, n);
 }
 
 const struct xp_ops xp_shmring = {
 	.name = "shmring",
 	.policies = 1u << SHMRING_SPSC | 1u << SHMRING_MPSC | 1u << SHMRING_MPMC,
-	.modes = 1u << WAIT_BUSY | 1u << WAIT_BLOCK | 1u << WAIT_SLEEP,
+	.modes = 1u << WAIT_BUSY | 1u << WAIT_BLOCK | 1u << WAIT_SLEEP | 1u << WAIT_FD,
 	.bursts = true,
 	.variant = shm_variant,
 	.memsize = shm_memsize,
