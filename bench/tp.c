@@ -205,6 +205,14 @@ static int tp_producer(struct trial *t, unsigned index)
 
 /* ---- parent ---------------------------------------------------------------- */
 
+/* The rates of window W moving ELEM-byte messages. */
+static void window_rates(const struct window *w, size_t elem, struct tp_result *res)
+{
+	res->msgs_per_s = (double)w->count * 1e9 / (double)w->ns;
+	res->bytes_per_s = res->msgs_per_s * (double)elem;
+	res->waited = window_waited(w);
+}
+
 /* Every message pushed was taken exactly once: counts and seq sums add up. */
 static int tp_collect(struct trial *t, const struct window *w, struct tp_result *res,
 		      char *err, size_t len)
@@ -226,9 +234,7 @@ static int tp_collect(struct trial *t, const struct window *w, struct tp_result 
 		}
 		res->moved += recv;
 	}
-	res->msgs_per_s = (double)w->count * 1e9 / (double)w->ns;
-	res->bytes_per_s = res->msgs_per_s * (double)c->elem;
-	res->waited = window_waited(w);
+	window_rates(w, c->elem, res);
 	return 0;
 }
 
@@ -310,9 +316,7 @@ int tp_memcpy(const struct xp_cfg *c, const struct run_opts *o, struct tp_result
 		snprintf(err, len, "fork: %s", strerror(errno));
 	else if (!trial_run(&t, o->warm_ns, o->dur_ns, &w, err, len)) {
 		res->moved = w.count;
-		res->msgs_per_s = (double)w.count * 1e9 / (double)w.ns;
-		res->bytes_per_s = res->msgs_per_s * (double)c->elem;
-		res->waited = window_waited(&w);
+		window_rates(&w, c->elem, res);
 		rc = 0;
 	}
 	trial_kill(&t);
@@ -441,9 +445,7 @@ int tp_c2c(const struct xp_cfg *c, const struct run_opts *o, struct tp_result *r
 		snprintf(err, len, "fork: %s", strerror(errno));
 	else if (!trial_run(&t, o->warm_ns, o->dur_ns, &w, err, len)) {
 		res->moved = w.count;
-		res->msgs_per_s = (double)w.count * 1e9 / (double)w.ns;
-		res->bytes_per_s = res->msgs_per_s * (double)c->elem;
-		res->waited = window_waited(&w);
+		window_rates(&w, c->elem, res);
 		rc = 0;
 	}
 	trial_kill(&t);
