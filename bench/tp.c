@@ -303,10 +303,22 @@ static int memcpy_proc(struct trial *t, unsigned index)
 	return 0;
 }
 
+/* A machine-limit trial whose processes run: its window, as rates. */
+static int limit_measure(struct trial *t, const struct run_opts *o, struct tp_result *res,
+			 char *err, size_t len)
+{
+	struct window w;
+
+	if (trial_run(t, o->warm_ns, o->dur_ns, &w, err, len))
+		return -1;
+	res->moved = w.count;
+	window_rates(&w, t->cfg.elem, res);
+	return 0;
+}
+
 int tp_memcpy(const struct xp_cfg *c, const struct run_opts *o, struct tp_result *res,
 	      char *err, size_t len)
 {
-	struct window w;
 	struct trial t;
 	int rc = -1;
 
@@ -314,11 +326,8 @@ int tp_memcpy(const struct xp_cfg *c, const struct run_opts *o, struct tp_result
 		snprintf(err, len, "setup: %s", strerror(errno));
 	else if (trial_spawn(&t, cpu_for(c, SHMRING_CONSUMER, 0), memcpy_proc, 0))
 		snprintf(err, len, "fork: %s", strerror(errno));
-	else if (!trial_run(&t, o->warm_ns, o->dur_ns, &w, err, len)) {
-		res->moved = w.count;
-		window_rates(&w, c->elem, res);
-		rc = 0;
-	}
+	else
+		rc = limit_measure(&t, o, res, err, len);
 	trial_kill(&t);
 	trial_close(&t);
 	return rc;
@@ -430,7 +439,6 @@ static int c2c_reader(struct trial *t, unsigned index)
 int tp_c2c(const struct xp_cfg *c, const struct run_opts *o, struct tp_result *res,
 	   char *err, size_t len)
 {
-	struct window w;
 	struct trial t;
 	int rc = -1;
 
@@ -443,11 +451,8 @@ int tp_c2c(const struct xp_cfg *c, const struct run_opts *o, struct tp_result *r
 	else if (trial_spawn(&t, cpu_for(c, SHMRING_PRODUCER, 0), c2c_writer, 0) ||
 		 trial_spawn(&t, cpu_for(c, SHMRING_CONSUMER, 0), c2c_reader, 0))
 		snprintf(err, len, "fork: %s", strerror(errno));
-	else if (!trial_run(&t, o->warm_ns, o->dur_ns, &w, err, len)) {
-		res->moved = w.count;
-		window_rates(&w, c->elem, res);
-		rc = 0;
-	}
+	else
+		rc = limit_measure(&t, o, res, err, len);
 	trial_kill(&t);
 	trial_close(&t);
 	return rc;
