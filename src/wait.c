@@ -86,34 +86,45 @@ static long sys_membarrier(int cmd)
 /* What this process may do with membarrier, decided once per process (a
  * forked child that opens rings decides, and registers, for itself). */
 struct barrier_caps {
-	pid_t pid;
 	bool publish_fenceless; /* registered for GLOBAL_EXPEDITED barriers */
 	bool can_issue;		/* may call membarrier(GLOBAL_EXPEDITED) as a waiter */
 };
 
+enum { CAPS_FENCELESS = 1, CAPS_ISSUE = 2, CAPS_SHIFT = 2 };
+
 static struct barrier_caps barrier_caps(void)
 {
-	static _Atomic pid_t done_for;
-	static struct barrier_caps caps; /* written once per pid, before done_for */
+	/* One word, (pid << CAPS_SHIFT) | flags, so that threads opening their
+	 * first rings at once each read a whole decision or none: the one
+	 * that loses the race computes the same answer (registering twice is
+	 * harmless) and stores the same word. relaxed/release-acquire are
+	 * enough: the word carries the decision itself, nothing else. */
+	static _Atomic uint64_t caps_word;
 	const char *env = getenv("SHMRING_BARRIER");
-	pid_t pid = getpid();
+	uint64_t pid = (uint64_t)getpid(), w;
+	unsigned int flags = 0;
 	long cmds;
 
-	if (atomic_load_explicit(&done_for, memory_order_acquire) == pid)
-		return caps;
-	cmds = sys_membarrier(MEMBARRIER_CMD_QUERY);
-	/* SHMRING_BARRIER=fence: publish with fences; =none: also act as if
-	 * membarrier were blocked (a seccomp filter), for tests. Any process
-	 * may issue GLOBAL_EXPEDITED, registered or not. */
-	caps.can_issue = !(env && !strcmp(env, "none")) && cmds > 0 &&
-			 (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED);
-	caps.publish_fenceless =
-		caps.can_issue && !(env && !strcmp(env, "fence")) &&
-		(cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) &&
-		sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0;
-	caps.pid = pid;
-	atomic_store_explicit(&done_for, pid, memory_order_release);
-	return caps;
+	w = atomic_load_explicit(&caps_word, memory_order_acquire);
+	if (w >> CAPS_SHIFT != pid) {
+		cmds = sys_membarrier(MEMBARRIER_CMD_QUERY);
+		/* SHMRING_BARRIER=fence: publish with fences; =none: also act as
+		 * if membarrier were blocked (a seccomp filter), for tests. Any
+		 * process may issue GLOBAL_EXPEDITED, registered or not. */
+		if (!(env && !strcmp(env, "none")) && cmds > 0 &&
+		    (cmds & MEMBARRIER_CMD_GLOBAL_EXPEDITED))
+			flags |= CAPS_ISSUE;
+		if ((flags & CAPS_ISSUE) && !(env && !strcmp(env, "fence")) &&
+		    (cmds & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) &&
+		    sys_membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) == 0)
+			flags |= CAPS_FENCELESS;
+		w = pid << CAPS_SHIFT | flags;
+		atomic_store_explicit(&caps_word, w, memory_order_release);
+	}
+	return (struct barrier_caps){
+		.publish_fenceless = w & CAPS_FENCELESS,
+		.can_issue = w & CAPS_ISSUE,
+	};
 }
 
 void shmring__barrier_setup(struct shmring *r)

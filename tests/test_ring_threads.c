@@ -138,3 +138,55 @@ Test(threads, mpmc_local_ring, .timeout = 120)
 {
 	run_threads(SHMRING_MPMC, 2, 2, 100000, 37);
 }
+
+/* Threads that open their first rings at the same moment each decide what
+ * the process may do with membarrier (wait.c): that decision is shared
+ * state. A fresh child process, so the decision is not made yet; under
+ * ThreadSanitizer a race there ends the child with TSan's exit code. */
+#define FIRST_OPENERS 6
+
+static pthread_barrier_t first_open_barrier;
+
+static void *first_open_thread(void *a)
+{
+	struct shmring_mem *mem = a;
+	struct shmring *r;
+
+	pthread_barrier_wait(&first_open_barrier);
+	r = shmring_attach(mem, 0, SHMRING_MPMC, SHMRING_PRODUCER, ELEM, 8, NULL);
+	if (!r)
+		return (void *)1;
+	shmring_close(r);
+	return NULL;
+}
+
+Test(threads, first_opens_race_free, .timeout = 60)
+{
+	for (int round = 0; round < 20; round++) {
+		pid_t pid = fork();
+		int status;
+
+		cr_assert_neq(pid, -1);
+		if (pid == 0) {
+			struct shmring_mem *mem =
+				shmring_mem_local(shmring_memsize(SHMRING_MPMC, ELEM, 8));
+			pthread_t th[FIRST_OPENERS];
+			int bad = !mem;
+
+			pthread_barrier_init(&first_open_barrier, NULL, FIRST_OPENERS);
+			for (int i = 0; i < FIRST_OPENERS && !bad; i++)
+				bad = pthread_create(&th[i], NULL, first_open_thread,
+						     mem);
+			for (int i = 0; i < FIRST_OPENERS && !bad; i++) {
+				void *rv;
+
+				pthread_join(th[i], &rv);
+				bad |= rv != NULL;
+			}
+			_exit(bad);
+		}
+		cr_assert_eq(waitpid(pid, &status, 0), pid);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			  "round %d: child status %#x", round, status);
+	}
+}
