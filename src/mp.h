@@ -104,7 +104,8 @@ static inline int mp_find_free(struct shmring *r, uint64_t *pp, uint64_t *wp)
 		if (d != -1)
 			return -EPROTO;
 		/* The previous lap is still here: full. */
-		if (mp_state(w) != MP_READY && shmring__repair_claim(r, p - r->lap, w))
+		if (mp_state(w) != MP_READY &&
+		    shmring__repair_claim(r, p - r->lap, w, true))
 			continue;
 		r->pos = p;
 		return -EAGAIN;
@@ -218,7 +219,7 @@ static inline long mpsc_ready(struct shmring *r, size_t n, bool run)
 		}
 		if (mp_lapdiff(r, w, p) != 0 || mp_state(w) != MP_CLAIMED)
 			return -EPROTO;
-		if (!shmring__repair_claim(r, p, w))
+		if (!shmring__repair_claim(r, p, w, true))
 			return -EAGAIN;
 	}
 	if (run && n > pos_to_wrap(r, p))
@@ -290,14 +291,14 @@ static inline int mpmc_find(struct shmring *r, uint64_t *pp, uint64_t *done)
 			break;
 		d = mp_lapdiff(r, w, p);
 		if (d == 0 && mp_state(w) == MP_CLAIMED) {
-			if (shmring__repair_claim(r, p, w))
+			if (shmring__repair_claim(r, p, w, all_done))
 				continue;
 			break;
 		}
 		if (d == 0 && mp_state(w) == MP_TAKING) {
 			/* Another consumer's: walk past it, but keep the hint
 			 * before it (a peek may give it back). */
-			if (shmring__repair_claim(r, p, w))
+			if (shmring__repair_claim(r, p, w, all_done))
 				continue;
 			all_done = false;
 		} else if (d == -1) {

@@ -18,13 +18,15 @@
  * it is waited for, never repaired, so it can never write into a slot that
  * was given to someone else.
  *
- * When: a handle that finds a claim in its way remembers the slot (position
- * and word) and when it first saw it. Once the same claim has stood for
+ * When: a handle that finds a claim in its way (the first one its walk
+ * meets) remembers the slot (position and word) and when it first saw it. Once the same claim has stood for
  * REPAIR_GRACE_NS (claims normally last a copy's time), it asks whether the
  * token is alive, and asks again every REPAIR_EVERY_NS; blocking waits and
  * pollable fds wake up that often while a claim stands in their way. So a
  * dead claim is repaired within about REPAIR_EVERY_NS of the claimer's death
- * by any handle that waits behind it, a new process included.
+ * by any handle that waits behind it, a new process included. A token found
+ * dead stays known as dead for a second, so that the rest of its claims (a
+ * reservation or a peek of several slots) are repaired in the same walk.
  *
  * What, with one CAS from the exact word seen, so that a claim that changed
  * meanwhile is left alone:
@@ -46,30 +48,45 @@
 #include "ring.h"
 #include "probes.h"
 
-#define REPAIR_GRACE_NS 1000000ull  /* a claim stands this long before we ask */
-#define REPAIR_EVERY_NS 10000000ull /* then we ask this often */
+#define REPAIR_GRACE_NS 1000000ull    /* a claim stands this long before we ask */
+#define REPAIR_EVERY_NS 10000000ull   /* then we ask this often */
+#define DEAD_FOR_NS	1000000000ull /* a token found dead stays so this long */
 
-bool shmring__repair_claim(struct shmring *r, uint64_t p, uint64_t w)
+bool shmring__repair_claim(struct shmring *r, uint64_t p, uint64_t w, bool first)
 {
 	struct shmring__stuck *s = &r->stuck;
+	uint32_t token = mp_token(w);
 	uint64_t now = shmring__now_ns();
 	uint64_t expect = w;
 
 	r->claim_wait = true;
-	if (!s->polls || s->pos != p || s->val != w) {
-		*s = (struct shmring__stuck){ .pos = p,
-					      .val = w,
-					      .since = now,
-					      .next_check = now + REPAIR_GRACE_NS,
-					      .polls = 1 };
-		return false;
+	/* A token found dead a moment ago: its other claims (a reservation or
+	 * a peek of several slots) go at once. Tokens come back only after
+	 * 2^21 opens of a role (roles.c), not within DEAD_FOR_NS. */
+	if (token != s->dead_token || now > s->dead_until) {
+		/* Only the first claim in a walk is watched: one record, or
+		 * several claims would keep replacing each other in it. */
+		if (!first)
+			return false;
+		if (!s->polls || s->pos != p || s->val != w) {
+			*s = (struct shmring__stuck){ .pos = p,
+						      .val = w,
+						      .since = now,
+						      .next_check = now + REPAIR_GRACE_NS,
+						      .polls = 1,
+						      .dead_token = s->dead_token,
+						      .dead_until = s->dead_until };
+			return false;
+		}
+		s->polls++;
+		if (now < s->next_check)
+			return false;
+		s->next_check = now + REPAIR_EVERY_NS;
+		if (shmring__token_alive(r, token))
+			return false;
+		s->dead_token = token;
+		s->dead_until = now + DEAD_FOR_NS;
 	}
-	s->polls++;
-	if (now < s->next_check)
-		return false;
-	s->next_check = now + REPAIR_EVERY_NS;
-	if (shmring__token_alive(r, mp_token(w)))
-		return false;
 	/* release: hands the slot on like its claimer would have (a FREE of
 	 * the next lap as a consumer frees, READY as a producer publishes: the
 	 * element in it was published by a live producer and read by nobody
@@ -83,7 +100,7 @@ bool shmring__repair_claim(struct shmring *r, uint64_t p, uint64_t w)
 		SHMRING_PROBE(repair, r, r->name, p,
 			      mp_state(w) == MP_CLAIMED ? SHMRING_PRODUCER :
 							  SHMRING_CONSUMER,
-			      now - s->since);
+			      s->polls && s->pos == p ? now - s->since : 0);
 		/* Wake the other side: a producer's repair frees a slot for
 		 * producers too, a consumer's lets consumers step past it. */
 		shmring__ec_signal(r, &r->hdr->not_full);

@@ -502,6 +502,25 @@ int shmring_unlink(const char *name)
 
 /* ---- state ----------------------------------------------------------------- */
 
+/* MPSC/MPMC head and tail are hints (mp.h) that can lag: walk from HINT
+ * over the slots that show it is behind: claimed or done ones for head
+ * (HEAD), done ones for tail. At most a lap. */
+static uint64_t mp_refine(const struct shmring *r, uint64_t hint, bool head)
+{
+	uint64_t p = hint;
+
+	if ((p & r->mask) >= r->cap)
+		return hint;
+	for (uint64_t i = 0; i < r->cap; i++, p = pos_next(r, p)) {
+		uint64_t w = atomic_load_explicit(seq_at(r, p), memory_order_acquire);
+		int64_t d = mp_lapdiff(r, w, p);
+
+		if (!(d >= 1 || (head && d == 0 && mp_state(w) != MP_FREE)))
+			break;
+	}
+	return p;
+}
+
 size_t shmring_pending(const struct shmring *r)
 {
 	uint64_t head, tail;
@@ -510,7 +529,11 @@ size_t shmring_pending(const struct shmring *r)
 		return shmring__err0(EINVAL);
 	/* tail first: head only grows, so the pair never shows tail ahead. */
 	tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+	if (r->policy == SHMRING_MPMC)
+		tail = mp_refine(r, tail, false);
 	head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+	if (r->policy != SHMRING_SPSC)
+		head = mp_refine(r, head, true);
 	return (size_t)pos_count(r, head, tail);
 }
 

@@ -120,6 +120,8 @@ struct shmring__stuck {
 	uint64_t since;	   /* when first seen (ns), 0 until looked at the clock */
 	uint64_t next_check;
 	uint32_t polls;
+	uint32_t dead_token; /* found dead at the last check, until dead_until */
+	uint64_t dead_until;
 };
 
 struct shmring {
@@ -359,10 +361,11 @@ unsigned int shmring__live_holders(int fd, size_t ring_offset, int role);
 /* ---- repair.c -------------------------------------------------------------- */
 
 /* A slot at position P holds word W, a claim (CLAIMED or TAKING) that stands
- * in this handle's way. Repairs it when its owner is dead (and says so with
- * true: look again), else remembers it and sets r->claim_wait, so that
+ * in this handle's way, the FIRST in the caller's walk or one after it.
+ * Repairs it when its owner is dead (and says so with true: look again),
+ * else remembers it (only a first one) and sets r->claim_wait, so that
  * blocking waits come back to look. */
-bool shmring__repair_claim(struct shmring *r, uint64_t p, uint64_t w);
+bool shmring__repair_claim(struct shmring *r, uint64_t p, uint64_t w, bool first);
 
 /* ---- spsc.h / mp.h via queue.c ------------------------------------------- */
 
