@@ -391,8 +391,10 @@ static inline struct shmring__ec *shmring__my_ec(const struct shmring *r)
 	return r->role == SHMRING_CONSUMER ? &r->hdr->not_empty : &r->hdr->not_full;
 }
 
-/* Test hook: move both indices of a fresh, empty ring to START (for
- * wraparound tests). Not exported from the shared library. */
+/* Test hooks, not exported from the shared library. Move both indices of a
+ * fresh, empty ring to START (for wraparound tests); make the next
+ * io_uring submits of pollable fds fail (waitfd.c). */
 int shmring__debug_set_position(struct shmring *r, uint64_t start);
+extern int shmring__debug_uring_refusals;
 
 #endif /* SHMRING_RING_H */

@@ -104,11 +104,20 @@ static void uring_reap(struct shmring__waitfd *w)
  * 0, or a negative errno: the SQEs then stay queued (and counted) for the
  * next arm. A refusal that lasts is reported as ENOMEM, not as EAGAIN,
  * which callers of the try calls would read as "empty". */
+/* Test hook (not exported from the shared library): while > 0, submits
+ * fail with -EAGAIN as the kernel's may, each try taking one off. */
+int shmring__debug_uring_refusals;
+
 static int uring_submit(struct shmring__waitfd *w)
 {
 	int rc = 0;
 
 	for (int tries = 0; tries < 100 && io_uring_sq_ready(&w->uring); tries++) {
+		if (shmring__debug_uring_refusals > 0) {
+			shmring__debug_uring_refusals--;
+			rc = -EAGAIN;
+			continue;
+		}
 		rc = io_uring_submit(&w->uring);
 		if (rc >= 0)
 			continue;
