@@ -28,8 +28,10 @@
  *    by another consumer, but move their hint only over slots that are done:
  *    a TAKING slot can go back to READY (a peek gives it back), and a hint
  *    past it would strand it.
- *  - A slot of the next lap where we expected ours was skipped: given back
- *    by commit/release, or repaired.
+ *  - A slot of a later lap where we expected ours was skipped: given back
+ *    by commit or repaired. A skipped slot serves the next lap at once, so
+ *    producers may run laps ahead of consumers on such slots; the elements
+ *    published and not consumed never exceed the capacity (one per slot).
  *  - A producer pre-empted between claim and publish holds up only its own
  *    slot: others keep claiming the following ones.
  *  - Positions come from hints in shared memory: each is bounded before it
@@ -205,19 +207,24 @@ static inline long mpsc_ready(struct shmring *r, size_t n, bool run)
 	for (uint64_t walked = 0;; walked++) {
 		/* acquire: pairs with the producer's release of READY. */
 		uint64_t w = atomic_load_explicit(seq_at(r, p), memory_order_acquire);
+		int64_t d;
 
 		if (w == mp_word(r, p, MP_READY))
 			break;
-		if (w == mp_word(r, p, MP_FREE))
+		if (w == mp_word(r, p, MP_FREE) || walked >= MP_WALK_MAX(r))
 			return -EAGAIN;
-		if (mp_lapdiff(r, w, p) == 1 && walked < r->cap) {
-			/* Skipped: step over it, for good. */
+		d = mp_lapdiff(r, w, p);
+		if (d >= 1) {
+			/* Skipped: only we consume, so the slot moved on
+			 * without us because its position was given back or
+			 * repaired (a skipped slot serves the next lap at once,
+			 * so it may be laps ahead). Step over it, for good. */
 			p = pos_next(r, p);
 			r->pos = p;
 			atomic_store_explicit(&r->hdr->tail, p, memory_order_release);
 			continue;
 		}
-		if (mp_lapdiff(r, w, p) != 0 || mp_state(w) != MP_CLAIMED)
+		if (d != 0 || mp_state(w) != MP_CLAIMED)
 			return -EPROTO;
 		if (!shmring__repair_claim(r, p, w, true))
 			return -EAGAIN;

@@ -294,7 +294,7 @@ static uint64_t successor_start(struct shmring *r, uint64_t p)
 	for (uint64_t i = 0; i < r->cap; i++, p = pos_next(r, p)) {
 		uint64_t w = atomic_load_explicit(seq_at(r, p), memory_order_acquire);
 
-		if (r->kind == K_SPSC_PROD ? w != p + 1 : mp_lapdiff(r, w, p) != 1)
+		if (r->kind == K_SPSC_PROD ? w != p + 1 : mp_lapdiff(r, w, p) < 1)
 			break;
 	}
 	return p;
@@ -529,7 +529,7 @@ size_t shmring_pending(const struct shmring *r)
 		return shmring__err0(EINVAL);
 	/* tail first: head only grows, so the pair never shows tail ahead. */
 	tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
-	if (r->policy == SHMRING_MPMC)
+	if (r->policy != SHMRING_SPSC)
 		tail = mp_refine(r, tail, false);
 	head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
 	if (r->policy != SHMRING_SPSC)
