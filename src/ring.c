@@ -372,6 +372,7 @@ static struct shmring *ring_attach(struct shmring_mem *mem, size_t offset, int p
 	r->kind = kinds[policy - 1][role - 1];
 	r->real_kind = r->kind;
 	r->spin_ns = o->spin_ns;
+	r->eintr = o->flags & SHMRING_F_EINTR;
 	r->fd_backend = o->fd_backend;
 	r->pid = getpid();
 	if (name)
