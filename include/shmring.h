@@ -268,9 +268,13 @@ SHMRING_API size_t shmring_elem_size(const struct shmring *ring);
  * between unrelated processes that share only the ring's name.
  * Backend (opts.fd_backend, or SHMRING_FD_BACKEND=uring|thread in the
  * environment; default: the first that works): io_uring FUTEX_WAIT on the
- * ring's futex word (Linux >= 6.7; the fd is an io_uring fd, so epoll_wait
- * may return EINTR while the kernel runs io_uring task work: retry), or an
- * eventfd fed by a waiter thread. Calling it again returns the same fd.
+ * ring's futex word (Linux >= 6.7; the fd is an eventfd the io_uring rings
+ * when the wait completes, with deferred task work, so waking does not
+ * interrupt the caller's epoll_wait; before Linux 6.1 the io_uring fd itself,
+ * and epoll_wait may then return EINTR: retry), or an eventfd fed by a waiter
+ * thread. Calling it again returns the same fd. A handle whose fd is armed
+ * from one thread and then another costs a new io_uring each time the
+ * thread changes (the fd stays the same).
  * errno: EINVAL, ENOTSUP (the backend asked for is missing), EMFILE, ENOMEM,
  * EPERM (io_uring forced but disabled). */
 SHMRING_API int shmring_fd(struct shmring *ring);
