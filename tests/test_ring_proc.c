@@ -439,8 +439,11 @@ static int sleeping_consumer(void *a)
 		return 1;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
 	atomic_store(&s->ready, 1);
+	errno = 4242;
 	if (shmring_pop(r, v))
 		return 2;
+	if (errno != 4242)
+		return 4; /* a call that succeeds leaves errno alone, slept or not */
 	atomic_store(&s->popped_at, now_ns());
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
 	atomic_store(&s->cpu_ns, (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000ull +
