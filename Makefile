@@ -205,6 +205,7 @@ $(BUILD)/tests/ring_helper: tests/ring_helper.c tests/msg.h $(LIB_A) $(BUILD)/co
 check: deps-quiet
 	@$(MAKE) --no-print-directory all $(TESTS) $(TEST_HELPERS)
 	@scripts/check-exports.sh $(LIB_SO)
+	@scripts/check-license.sh
 	@scripts/run-tests.sh $(TEST_TIMEOUT) $(TESTS)
 
 # ---------------------------------------------------------------- examples
