@@ -81,7 +81,7 @@ endif
 TESTS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 TEST_TIMEOUT ?= 600
 
-all: $(LIB_SO) $(LIB_A) $(BUILD)/shmring.pc examples
+all: $(LIB_SO) $(LIB_A) $(BUILD)/shmring.pc $(BUILD)/shmring-uring.pc examples
 
 .PHONY: all check demo examples model bench-wake deps deps-quiet install uninstall clean defconfig menuconfig format FORCE
 
@@ -109,10 +109,35 @@ $(LIB_A): $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/shmring.pc: shmring.pc.in Makefile config.mk $(BUILD)/config.h
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@LIBS_PRIVATE@|$(LIB_LIBS)|' $< > $@
+# ---------------------------------------------------------------- pkg-config
+# The .pc files say where the library is installed, so they depend on the
+# install directories as given to this make: $(BUILD)/install.vars is
+# rewritten (like config.h) only when one of them changes, and `make install
+# PREFIX=/usr` after a plain `make` regenerates them instead of installing a
+# stale prefix=/usr/local. DESTDIR is not in them: it only stages the install.
+# liburing has a .pc of its own: static links get it through
+# Requires.private; programs that use include/shmring/uring.h call liburing
+# themselves and link with shmring-uring.pc.
+PC_LIBS_PRIVATE := $(filter-out -luring,$(LIB_LIBS))
+PC_REQUIRES_PRIVATE := $(if $(filter y,$(CONFIG_IO_URING)),liburing)
+INSTALL_VARS = PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) \
+	VERSION=$(VERSION) LIBS_PRIVATE=$(PC_LIBS_PRIVATE) \
+	REQUIRES_PRIVATE=$(PC_REQUIRES_PRIVATE)
+
+$(BUILD)/install.vars: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(INSTALL_VARS)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	-e 's|@LIBS_PRIVATE@|$(PC_LIBS_PRIVATE)|' \
+	-e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES_PRIVATE)|'
+
+$(BUILD)/%.pc: %.pc.in $(BUILD)/install.vars
+	$(PC_SED) $< > $@
+
+PC_FILES := $(BUILD)/shmring.pc $(BUILD)/shmring-uring.pc
 
 # ---------------------------------------------------------------- tool, BPF
 # build/shmring links the shared library like any user of shmring_stat, and
@@ -275,12 +300,13 @@ install: all
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
 	install -m 0644 include/shmring.h $(DESTDIR)$(INCLUDEDIR)/
 	install -m 0644 include/shmring/uring.h $(DESTDIR)$(INCLUDEDIR)/shmring/
-	install -m 0644 $(BUILD)/shmring.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 0644 $(PC_FILES) $(DESTDIR)$(PKGCONFIGDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libshmring.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libshmring.so $(DESTDIR)$(LIBDIR)/libshmring.a \
-	      $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(PKGCONFIGDIR)/shmring.pc
+	      $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(PKGCONFIGDIR)/shmring.pc \
+	      $(DESTDIR)$(PKGCONFIGDIR)/shmring-uring.pc
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/shmring
 
 clean:
