@@ -83,7 +83,7 @@ TEST_TIMEOUT ?= 600
 
 all: $(LIB_SO) $(LIB_A) $(BUILD)/shmring.pc $(BUILD)/shmring-uring.pc examples
 
-.PHONY: all check demo examples model bench-wake deps deps-quiet install uninstall clean defconfig menuconfig format FORCE
+.PHONY: all check demo examples model bench-wake deps install uninstall clean defconfig menuconfig format FORCE
 
 # ---------------------------------------------------------------- config.h
 # Rewritten only when a switch changes, so objects rebuild exactly then.
@@ -207,7 +207,7 @@ $(BUILD)/bench/usdt_cost: bench/usdt_cost.c $(LIB_A) $(BUILD)/config.h
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
 
 .PHONY: bench-usdt
-bench-usdt:
+bench-usdt: deps-build
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/usdt-y CONFIG_USDT=y \
 		$(BUILD)/usdt-y/bench/usdt_cost
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/usdt-n CONFIG_USDT=n CONFIG_BPF=n \
@@ -227,7 +227,7 @@ $(BUILD)/tests/ring_helper: tests/ring_helper.c tests/msg.h $(LIB_A) $(BUILD)/co
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
 
-check: deps-quiet
+check: deps-check
 	@$(MAKE) --no-print-directory all $(TESTS) $(TEST_HELPERS)
 	@scripts/check-exports.sh $(LIB_SO)
 	@scripts/check-license.sh
@@ -253,7 +253,7 @@ $(BUILD)/examples/%: examples/%.c $(wildcard examples/*.h) include/shmring.h tes
 $(BUILD)/examples/uring_server: EXAMPLE_LDFLAGS += -luring
 
 # The README's first command: real processes, throughput and latency.
-demo: deps-quiet
+demo: deps-demo
 	@$(MAKE) --no-print-directory all $(BUILD)/examples/demo
 	$(BUILD)/examples/demo $(DEMO_ARGS)
 
@@ -264,7 +264,7 @@ $(BUILD)/bench/wake: bench/wake.c bench/bench.h tests/msg.h include/shmring.h $(
 	@mkdir -p $(dir $@)
 	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring
 
-bench-wake: deps-quiet
+bench-wake: deps-build
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/wake
 	@mkdir -p $(BUILD)/bench
 	$(BUILD)/bench/wake -c $(BUILD)/bench/wake.csv $(WAKE_ARGS)
@@ -272,24 +272,28 @@ bench-wake: deps-quiet
 # ---------------------------------------------------------------- model
 # The wakeup protocol (src/wait.c) as a spin model: no lost wakeup with a
 # publisher fence or with the waiter's membarrier, and a lost one without.
-model: deps-quiet
+model: deps-model
 	model/check.sh $(BUILD)/model
 
 # ---------------------------------------------------------------- misc
+# All the packages of every group (scripts/install-deps.sh).
 deps:
-	scripts/install-deps.sh
+	$(DEPS)
 
-# The README's commands install what is missing themselves.
-deps-quiet:
-	@scripts/install-deps.sh -q
+# The README's commands install what is missing themselves, and only what
+# they need: make deps-GROUP installs one group of scripts/install-deps.sh,
+# for the switches this make was given.
+DEPS = $(foreach s,$(CONFIG_SWITCHES),CONFIG_$(s)=$(CONFIG_$(s))) scripts/install-deps.sh
+deps-%:
+	@$(DEPS) -q $*
 
-defconfig:
+defconfig: deps-config
 	kconfig-conf --alldefconfig Kconfig
 
-menuconfig:
+menuconfig: deps-config
 	kconfig-mconf Kconfig
 
-format:
+format: deps-format
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 install: all
@@ -324,7 +328,7 @@ FORCE:
 # rte_ring_init is in librte_ring, whose shared object pulls in EAL's, but
 # nothing calls rte_eal_init. DPDK's headers need rte_config.h first and are
 # included as system headers so that -Wall -Wextra judges our code only.
-# Recursive '=' so pkg-config runs only after deps-quiet installed libdpdk-dev.
+# Recursive '=' so pkg-config runs only after deps-bench installed libdpdk-dev.
 BENCH_BIN := $(BUILD)/bench/shmring-bench
 # usdt_cost.c and wake.c are programs of their own (make bench-usdt, bench-wake).
 BENCH_SRCS := $(filter-out bench/usdt_cost.c bench/wake.c,$(wildcard bench/*.c))
@@ -347,12 +351,12 @@ $(BENCH_BIN): $(BENCH_OBJS) $(LIB_A)
 
 bench-build: $(BENCH_BIN)
 
-bench: deps-quiet
+bench: deps-bench
 	@$(MAKE) --no-print-directory bench-build
 	$(BENCH_BIN) run --quick --out $(BENCH_OUT) $(BENCH_ARGS)
 	gnuplot -e "dir='$(BENCH_OUT)'" bench/plot.gp
 
-bench-full: deps-quiet
+bench-full: deps-bench
 	@$(MAKE) --no-print-directory bench-build
 	$(BENCH_BIN) run --full --out $(BENCH_OUT) $(BENCH_ARGS)
 	gnuplot -e "dir='$(BENCH_OUT)'" bench/plot.gp
