@@ -9,10 +9,16 @@
 #   make menuconfig / defconfig   edit .config (kconfig-frontends)
 #   make deps                 install the Debian packages the build needs
 
-VERSION_MAJOR := 0
-VERSION_MINOR := 1
-VERSION_PATCH := 0
+# The version is written once, in include/shmring.h (what programs compile
+# against and src/version.c reports); the file names and .pc files follow it.
+header_version = $(shell sed -n 's/^\#define SHMRING_VERSION_$(1)[[:space:]]\{1,\}\([0-9]\{1,\}\)$$/\1/p' include/shmring.h)
+VERSION_MAJOR := $(call header_version,MAJOR)
+VERSION_MINOR := $(call header_version,MINOR)
+VERSION_PATCH := $(call header_version,PATCH)
 VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+ifneq ($(words $(VERSION_MAJOR) $(VERSION_MINOR) $(VERSION_PATCH)),3)
+$(error cannot read SHMRING_VERSION_MAJOR/MINOR/PATCH from include/shmring.h)
+endif
 
 CONFIG_SWITCHES := IO_URING NUMA USDT BPF HUGEPAGES
 # .config (from menuconfig/defconfig) writes "# CONFIG_X is not set" for a
@@ -61,7 +67,7 @@ LIB_LIBS += -luring
 endif
 
 LIB_SRCS := src/common.c src/mem.c src/ring.c src/queue.c src/wait.c src/waitfd.c \
-	src/endpoint.c src/probes.c src/inspect.c
+	src/endpoint.c src/probes.c src/inspect.c src/version.c
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIB_SO := $(BUILD)/libshmring.so.$(VERSION)
 LIB_SONAME := libshmring.so.$(VERSION_MAJOR)
@@ -317,6 +323,11 @@ clean:
 	rm -rf build
 
 FORCE:
+
+# For scripts: the version as the build sees it.
+.PHONY: print-version
+print-version:
+	@echo $(VERSION)
 
 # ---------------------------------------------------------------- benchmarks
 # bench/README.md. make bench: the quick set (about two minutes); make

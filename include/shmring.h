@@ -26,8 +26,19 @@ extern "C" {
 #define SHMRING_API __attribute__((visibility("default")))
 #endif
 
+/* The version this program is compiled against. The Makefile reads these
+ * three lines: they are the one place the version is written. */
 #define SHMRING_VERSION_MAJOR 0
 #define SHMRING_VERSION_MINOR 1
+#define SHMRING_VERSION_PATCH 0
+
+/* The version of the library the program runs with, which may be newer than
+ * the macros (same major: compatible): "MAJOR.MINOR.PATCH", a static string,
+ * and its parts. Never fail; safe from any thread. */
+SHMRING_API const char *shmring_version(void);
+SHMRING_API int shmring_version_major(void);
+SHMRING_API int shmring_version_minor(void);
+SHMRING_API int shmring_version_patch(void);
 
 /* ------------------------------------------------------------------------ */
 /* Options                                                                  */
