@@ -12,7 +12,6 @@
 #include <stddef.h>
 #include <string.h>
 
-#define SHMRING_DEFAULT_SPIN_NS 20000L
 #define SHMRING_DEFAULT_MODE	0600u
 
 #define likely(x)   __builtin_expect(!!(x), 1)
