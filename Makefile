@@ -153,7 +153,7 @@ PC_FILES := $(BUILD)/shmring.pc $(BUILD)/shmring-uring.pc
 # vmlinux.h dumped from the running kernel's BTF.
 DATADIR ?= $(PREFIX)/share
 TOOL := $(BUILD)/shmring
-TOOL_SRCS := tools/shmring.c tools/trace.c
+TOOL_SRCS := tools/shmring.c tools/trace.c tools/watch.c tools/export.c
 TOOL_LIBS :=
 BPF_SKEL := $(BUILD)/bpf/shmring.skel.h
 BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
@@ -190,19 +190,27 @@ $(BUILD)/tests/ring_workload: tests/ring_workload.c tests/msg.h $(LIB_SO)
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_SO) -Wl,-rpath,'$$ORIGIN/..' $(SAN_LDFLAGS)
 $(BUILD)/tests/test_tool $(BUILD)/tests/test_trace $(BUILD)/tests/test_bpftrace: \
 	$(TOOL) $(BUILD)/tests/ring_workload
+# test_tool sources the completion script from beside the tool it runs.
+$(BUILD)/tests/test_tool: $(BUILD)/completion/shmring
+$(BUILD)/completion/shmring: tools/shmring.bash
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 install: install-tool
 uninstall: uninstall-tool
 .PHONY: install-tool uninstall-tool
 
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+
 install-tool: $(TOOL)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/shmring
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/shmring $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(TOOL) $(DESTDIR)$(BINDIR)/
 	install -m 0644 bpf/occupancy.bt bpf/waits.bt $(DESTDIR)$(DATADIR)/shmring/
+	install -m 0644 tools/shmring.bash $(DESTDIR)$(BASHCOMPDIR)/shmring
 
 uninstall-tool:
 	rm -f $(DESTDIR)$(BINDIR)/shmring $(DESTDIR)$(DATADIR)/shmring/occupancy.bt \
-	      $(DESTDIR)$(DATADIR)/shmring/waits.bt
+	      $(DESTDIR)$(DATADIR)/shmring/waits.bt $(DESTDIR)$(BASHCOMPDIR)/shmring
 	rmdir $(DESTDIR)$(DATADIR)/shmring 2>/dev/null || true
 
 # ---------------------------------------------------------------- USDT cost

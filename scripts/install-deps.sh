@@ -10,9 +10,11 @@
 #           config.mk ask for (CONFIG_IO_URING, _NUMA, _USDT, _BPF)
 #   demo    what `make demo` builds and runs: build
 #   check   what `make check` builds and runs: build, Criterion, bpftrace,
-#           g++ (the C++ wrapper's test), libuv (examples/libuv.c)
+#           g++ (the C++ wrapper's test), libuv (examples/libuv.c), the
+#           Prometheus client's parsers (the tool's OpenMetrics output)
 #   bench   the benchmark peers and plots: DPDK, ck, gnuplot
 #   model   spin, for the wakeup protocol model
+#   metrics node_exporter, for scripts/check-metrics.sh
 #   config  kconfig-frontends, for make menuconfig / defconfig
 #   man     mandoc, for make man-lint
 #   cmake   cmake, for scripts/check-cmake.sh
@@ -49,7 +51,8 @@ on() { [ "${!1:-y}" = y ]; } # a switch is on unless set to something else
 
 # Packages of each group, as "package:probe" where the probe says how to
 # tell, without dpkg, that what we use of the package is there:
-# h=HEADER (compiles #include <HEADER>), b=PROGRAM (in PATH), p=PKG (pkg-config).
+# h=HEADER (compiles #include <HEADER>), b=PROGRAM (in PATH), p=PKG (pkg-config),
+# m=MODULE (Debian's /usr/bin/python3 imports it).
 group_pkgs() {
 	case $1 in
 	build)
@@ -65,7 +68,8 @@ group_pkgs() {
 	demo) group_pkgs build ;;
 	check)
 		group_pkgs build
-		echo libcriterion-dev:h=criterion/criterion.h g++:b=g++ libuv1-dev:h=uv.h
+		echo libcriterion-dev:h=criterion/criterion.h g++:b=g++ libuv1-dev:h=uv.h \
+			python3-prometheus-client:m=prometheus_client
 		if on CONFIG_USDT; then echo bpftrace:b=bpftrace; fi
 		;;
 	bench)
@@ -73,6 +77,11 @@ group_pkgs() {
 		echo libdpdk-dev:p=libdpdk libck-dev:h=ck_ring.h gnuplot-nox:b=gnuplot
 		;;
 	model) echo gcc:b=cc spin:b=spin ;;
+	metrics)
+		group_pkgs build
+		echo python3-prometheus-client:m=prometheus_client \
+			prometheus-node-exporter:b=prometheus-node-exporter
+		;;
 	config) echo kconfig-frontends-nox:b=kconfig-conf ;;
 	man) echo mandoc:b=mandoc ;;
 	cmake) echo cmake:b=cmake ;;
@@ -82,12 +91,12 @@ group_pkgs() {
 		;;
 	format) echo clang-format:b=clang-format ;;
 	all)
-		for g in check bench model config man cmake deb format; do
+		for g in check bench model metrics config man cmake deb format; do
 			group_pkgs $g
 		done
 		;;
 	*)
-		echo "install-deps: unknown group '$1' (build demo check bench model config man cmake deb format all)" >&2
+		echo "install-deps: unknown group '$1' (build demo check bench model metrics config man cmake deb format all)" >&2
 		exit 2
 		;;
 	esac
@@ -119,6 +128,7 @@ probe() {
 	h=*) printf '#include <%s>\n' "$what" | "$CC" -E -x c - >/dev/null 2>&1 ;;
 	b=*) command -v "$what" >/dev/null 2>&1 ;;
 	p=*) pkg-config --exists "$what" 2>/dev/null ;;
+	m=*) /usr/bin/python3 -c "import $what" 2>/dev/null ;;
 	esac
 }
 
@@ -128,6 +138,7 @@ describe() {
 	h=*) echo "header <$what>" ;;
 	b=*) echo "program $what" ;;
 	p=*) echo "pkg-config module $what" ;;
+	m=*) echo "python3 module $what" ;;
 	esac
 }
 

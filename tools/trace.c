@@ -17,10 +17,14 @@
 #include "shmring.h"
 #include "tool.h"
 
+#include <string.h>
+
 #if !CONFIG_BPF
 int cmd_trace(int argc, char **argv)
 {
-	(void)argc, (void)argv;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return tool_usage("trace", true);
 	tool_error("trace: this shmring was built without CONFIG_BPF (or CONFIG_USDT); "
 		   "rebuild with both, or use the bpftrace scripts in bpf/");
 	return 1;
@@ -33,6 +37,7 @@ int cmd_trace(int argc, char **argv)
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <linux/types.h>
 #include <signal.h>
@@ -404,13 +409,6 @@ static bool permission_error(int e)
 	return e == EPERM || e == EACCES;
 }
 
-static int trace_usage(void)
-{
-	fprintf(stderr, "usage: shmring trace [-p PID] [-l PATH] [-i SECONDS] "
-			"[-d SECONDS] [-v] [NAME]\n");
-	return EXIT_USAGE;
-}
-
 struct trace_opts {
 	pid_t pid;
 	const char *lib;
@@ -419,17 +417,31 @@ struct trace_opts {
 	const char *name;
 };
 
+/* Returns 0, or the exit status when there is nothing to trace (--help,
+ * bad usage). */
 static int parse(int argc, char **argv, struct trace_opts *o)
 {
+	static const struct option opts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "lib", required_argument, NULL, 'l' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
 	long v;
 	int opt;
 
 	*o = (struct trace_opts){ .interval_s = 1 };
-	while ((opt = getopt(argc, argv, "+p:l:i:d:v")) != -1) {
+	while ((opt = getopt_long(argc, argv, "p:l:i:d:vh", opts, NULL)) != -1) {
 		switch (opt) {
+		case 'h':
+			tool_usage("trace", true);
+			return -1;
 		case 'p':
 			if (!tool_parse_long(optarg, 1, INT_MAX, &v))
-				return trace_usage();
+				return tool_usage("trace", false);
 			o->pid = (pid_t)v;
 			break;
 		case 'l':
@@ -437,21 +449,21 @@ static int parse(int argc, char **argv, struct trace_opts *o)
 			break;
 		case 'i':
 			if (!tool_parse_long(optarg, 1, 86400, &o->interval_s))
-				return trace_usage();
+				return tool_usage("trace", false);
 			break;
 		case 'd':
 			if (!tool_parse_long(optarg, 1, LONG_MAX / 1000, &o->duration_s))
-				return trace_usage();
+				return tool_usage("trace", false);
 			break;
 		case 'v':
 			o->verbose = true;
 			break;
 		default:
-			return trace_usage();
+			return tool_usage("trace", false);
 		}
 	}
 	if (optind < argc - 1)
-		return trace_usage();
+		return tool_usage("trace", false);
 	if (optind == argc - 1)
 		o->name = argv[optind][0] == '/' ? argv[optind] + 1 : argv[optind];
 	return 0;
@@ -612,8 +624,20 @@ int cmd_trace(int argc, char **argv)
 	struct trace_opts o;
 	int rc = 1, nlinks = 0, n;
 
-	if (parse(argc, argv, &o))
-		return EXIT_USAGE;
+	n = parse(argc, argv, &o);
+	if (n)
+		return n < 0 ? 0 : n;
+	/* A name that is no ring would only ever show "no activity". */
+	if (o.name) {
+		SHMRING_INFO(in);
+
+		if (shmring_stat(o.name, &in) && (errno == ENOENT || errno == EPROTO)) {
+			tool_stat_error(o.name, errno);
+			tool_error(
+				"trace: nothing to trace; `shmring ls` lists the rings");
+			return 1;
+		}
+	}
 	libbpf_set_print(o.verbose ? libbpf_loud : libbpf_quiet);
 	if (find_targets(&o, &targets))
 		return 1;
