@@ -34,6 +34,8 @@ override CONFIG_BPF := n
 endif
 
 comma := ,
+# examples/libuv.c is built where libuv is installed (make check installs it).
+HAVE_LIBUV := $(shell pkg-config --exists libuv 2>/dev/null && echo y)
 SANITIZE ?=
 ifeq ($(SANITIZE),)
 BUILD ?= build
@@ -190,6 +192,10 @@ $(BUILD)/tests/ring_workload: tests/ring_workload.c tests/msg.h $(LIB_SO)
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_SO) -Wl,-rpath,'$$ORIGIN/..' $(SAN_LDFLAGS)
 $(BUILD)/tests/test_tool $(BUILD)/tests/test_trace $(BUILD)/tests/test_bpftrace: \
 	$(TOOL) $(BUILD)/tests/ring_workload
+# test_libuv runs examples/libuv (and skips where libuv is not installed).
+ifeq ($(HAVE_LIBUV),y)
+$(BUILD)/tests/test_libuv: $(BUILD)/examples/libuv
+endif
 # test_tool sources the completion script from beside the tool it runs.
 $(BUILD)/tests/test_tool: $(BUILD)/completion/shmring
 $(BUILD)/completion/shmring: tools/shmring.bash
@@ -253,6 +259,9 @@ EXAMPLE_SRCS := $(wildcard examples/*.c)
 ifneq ($(CONFIG_IO_URING),y)
 EXAMPLE_SRCS := $(filter-out examples/uring_server.c,$(EXAMPLE_SRCS))
 endif
+ifneq ($(HAVE_LIBUV),y)
+EXAMPLE_SRCS := $(filter-out examples/libuv.c,$(EXAMPLE_SRCS))
+endif
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 EXAMPLE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNFLAGS) -Iinclude -Itests
 EXAMPLE_LDFLAGS := -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring $(SAN_LDFLAGS)
@@ -265,6 +274,8 @@ $(BUILD)/examples/%: examples/%.c $(wildcard examples/*.h) include/shmring.h tes
 	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< $(EXAMPLE_LDFLAGS)
 
 $(BUILD)/examples/uring_server: EXAMPLE_LDFLAGS += -luring
+$(BUILD)/examples/libuv: EXAMPLE_CFLAGS += $(shell pkg-config --cflags libuv 2>/dev/null)
+$(BUILD)/examples/libuv: EXAMPLE_LDFLAGS += $(shell pkg-config --libs libuv 2>/dev/null)
 
 # The README's first command: real processes, throughput and latency.
 demo: deps-demo
