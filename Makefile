@@ -87,6 +87,11 @@ else
 TEST_LIBS += -lcriterion
 endif
 TESTS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+# The C++ wrapper's test (include/shmring.hpp), not under ThreadSanitizer.
+CXX ?= c++
+ifeq ($(TEST_CFLAGS),)
+TESTS += $(BUILD)/tests/test_cpp
+endif
 TEST_TIMEOUT ?= 600
 
 all: $(LIB_SO) $(LIB_A) $(BUILD)/shmring.pc $(BUILD)/shmring-uring.pc examples
@@ -240,6 +245,13 @@ $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIB_A) $(BUILD)/config.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(TEST_CFLAGS) -Isrc -o $@ $< $(TEST_LIBS) $(SAN_LDFLAGS)
 
+# Always -Werror: the wrapper is a header users compile with their warnings.
+$(BUILD)/tests/test_cpp: tests/test_cpp.cpp include/shmring.hpp include/shmring.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -Wall -Wextra -Werror $(filter-out -Werror,$(OPTFLAGS)) -pthread \
+		-Iinclude -o $@ $< $(TEST_LIBS) $(SAN_LDFLAGS) \
+		$(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer)
+
 # Programs the tests exec (unrelated processes that share only a ring name).
 TEST_HELPERS := $(BUILD)/tests/ring_helper
 
@@ -327,14 +339,15 @@ install: all
 	ln -sf libshmring.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libshmring.so
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
-	install -m 0644 include/shmring.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 0644 include/shmring.h include/shmring.hpp $(DESTDIR)$(INCLUDEDIR)/
 	install -m 0644 include/shmring/uring.h $(DESTDIR)$(INCLUDEDIR)/shmring/
 	install -m 0644 $(PC_FILES) $(DESTDIR)$(PKGCONFIGDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libshmring.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libshmring.so $(DESTDIR)$(LIBDIR)/libshmring.a \
-	      $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(PKGCONFIGDIR)/shmring.pc \
+	      $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(INCLUDEDIR)/shmring.hpp \
+	      $(DESTDIR)$(PKGCONFIGDIR)/shmring.pc \
 	      $(DESTDIR)$(PKGCONFIGDIR)/shmring-uring.pc
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/shmring
 
