@@ -48,6 +48,7 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR ?= $(LIBDIR)/cmake/shmring
 
 CC ?= cc
 OPTFLAGS ?= -O2 -g
@@ -133,7 +134,7 @@ $(LIB_A): $(LIB_OBJS)
 # themselves and link with shmring-uring.pc.
 PC_LIBS_PRIVATE := $(filter-out -luring,$(LIB_LIBS))
 PC_REQUIRES_PRIVATE := $(if $(filter y,$(CONFIG_IO_URING)),liburing)
-INSTALL_VARS = PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) \
+INSTALL_VARS = PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) CMAKEDIR=$(CMAKEDIR) \
 	VERSION=$(VERSION) LIBS_PRIVATE=$(PC_LIBS_PRIVATE) \
 	REQUIRES_PRIVATE=$(PC_REQUIRES_PRIVATE)
 
@@ -151,6 +152,26 @@ $(BUILD)/%.pc: %.pc.in $(BUILD)/install.vars
 	$(PC_SED) $< > $@
 
 PC_FILES := $(BUILD)/shmring.pc $(BUILD)/shmring-uring.pc
+
+# ---------------------------------------------------------------- CMake
+# find_package(shmring CONFIG): the package files locate everything relative
+# to their own directory, so an install staged in a DESTDIR (or moved) works.
+space := $(subst ,, )
+relpath = $(shell realpath -m --relative-to='$(2)' '$(1)')
+CMAKE_SED = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
+	-e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' \
+	-e 's|@PREFIX_REL@|$(call relpath,$(PREFIX),$(CMAKEDIR))|' \
+	-e 's|@LIBDIR_REL@|$(call relpath,$(LIBDIR),$(PREFIX))|' \
+	-e 's|@INCLUDEDIR_REL@|$(call relpath,$(INCLUDEDIR),$(PREFIX))|' \
+	-e 's|@LIBS_STATIC@|$(subst $(space),;,$(strip $(LIB_LIBS)))|' \
+	-e 's|@SIZEOF_VOID_P@|$(shell echo __SIZEOF_POINTER__ | $(CC) -E -P -x c - | tail -n 1)|'
+CMAKE_FILES := $(BUILD)/cmake/shmring-config.cmake $(BUILD)/cmake/shmring-config-version.cmake
+
+$(BUILD)/cmake/%.cmake: cmake/%.cmake.in $(BUILD)/install.vars
+	@mkdir -p $(dir $@)
+	$(CMAKE_SED) $< > $@
+
+all: $(CMAKE_FILES)
 
 # ---------------------------------------------------------------- tool, BPF
 # build/shmring links the shared library like any user of shmring_stat, and
@@ -342,13 +363,18 @@ install: all
 	install -m 0644 include/shmring.h include/shmring.hpp $(DESTDIR)$(INCLUDEDIR)/
 	install -m 0644 include/shmring/uring.h $(DESTDIR)$(INCLUDEDIR)/shmring/
 	install -m 0644 $(PC_FILES) $(DESTDIR)$(PKGCONFIGDIR)/
+	install -d $(DESTDIR)$(CMAKEDIR)
+	install -m 0644 $(CMAKE_FILES) $(DESTDIR)$(CMAKEDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libshmring.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libshmring.so $(DESTDIR)$(LIBDIR)/libshmring.a \
 	      $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(INCLUDEDIR)/shmring.hpp \
 	      $(DESTDIR)$(PKGCONFIGDIR)/shmring.pc \
-	      $(DESTDIR)$(PKGCONFIGDIR)/shmring-uring.pc
+	      $(DESTDIR)$(PKGCONFIGDIR)/shmring-uring.pc \
+	      $(DESTDIR)$(CMAKEDIR)/shmring-config.cmake \
+	      $(DESTDIR)$(CMAKEDIR)/shmring-config-version.cmake
+	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/shmring
 
 clean:
