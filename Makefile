@@ -233,6 +233,24 @@ uninstall: uninstall-tool
 .PHONY: install-tool uninstall-tool
 
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+MANDIR ?= $(DATADIR)/man
+MAN_PAGES := $(wildcard man/man1/*.1 man/man3/*.3 man/man7/*.7)
+
+# The manual (man/): mandoc lint, and a page for every exported function.
+.PHONY: man-lint install-man uninstall-man
+man-lint: deps-man
+	scripts/check-man.sh
+
+install: install-man
+uninstall: uninstall-man
+install-man:
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -m 0644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 0644 man/man7/*.7 $(DESTDIR)$(MANDIR)/man7/
+
+uninstall-man:
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/%,$(MAN_PAGES))
 
 install-tool: $(TOOL)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/shmring $(DESTDIR)$(BASHCOMPDIR)
