@@ -53,7 +53,9 @@ CMAKEDIR ?= $(LIBDIR)/cmake/shmring
 CC ?= cc
 OPTFLAGS ?= -O2 -g
 WARNFLAGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNFLAGS) -pthread \
+# CPPFLAGS and LDFLAGS from the environment (dpkg-buildflags: hardening)
+# reach every compile and link.
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(CPPFLAGS) $(OPTFLAGS) $(WARNFLAGS) -pthread \
 	-Iinclude -I$(BUILD)
 ifneq ($(SANITIZE),)
 BASE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
@@ -115,7 +117,7 @@ $(BUILD)/obj/%.o: src/%.c $(BUILD)/config.h $(wildcard src/*.h) $(wildcard inclu
 
 $(LIB_SO): $(LIB_OBJS) src/libshmring.map
 	$(CC) -shared -Wl,-soname,$(LIB_SONAME) -Wl,--version-script=src/libshmring.map \
-		-Wl,-z,defs $(SAN_LDFLAGS) -o $@ $(LIB_OBJS) $(LIB_LIBS)
+		-Wl,-z,defs $(LDFLAGS) $(SAN_LDFLAGS) -o $@ $(LIB_OBJS) $(LIB_LIBS)
 	ln -sf libshmring.so.$(VERSION) $(BUILD)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(BUILD)/libshmring.so
 
@@ -195,9 +197,20 @@ endif
 
 all: $(TOOL)
 
-$(TOOL): $(TOOL_SRCS) tools/tool.h bpf/shmring_trace.h $(TOOL_DEPS) $(LIB_SO) $(BUILD)/config.h
+# TOOL_RPATH lets build/shmring find build/libshmring.so (and an install
+# under any PREFIX its ../lib). A distribution installs the library where
+# the loader looks and its policy rejects such a RUNPATH in /usr/bin: build
+# with TOOL_RPATH= (debian/rules does). Changing it relinks the tool.
+TOOL_RPATH ?= $$ORIGIN:$$ORIGIN/../lib
+$(BUILD)/tool.vars: FORCE
+	@mkdir -p $(BUILD)
+	@echo 'TOOL_RPATH=$(TOOL_RPATH)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+$(TOOL): $(TOOL_SRCS) tools/tool.h bpf/shmring_trace.h $(TOOL_DEPS) $(LIB_SO) $(BUILD)/config.h \
+		$(BUILD)/tool.vars
 	$(CC) $(BASE_CFLAGS) -Ibpf -o $@ $(TOOL_SRCS) $(LIB_SO) $(TOOL_LIBS) \
-		-Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib' $(SAN_LDFLAGS)
+		$(if $(TOOL_RPATH),-Wl$(comma)-rpath$(comma)'$(TOOL_RPATH)') $(LDFLAGS) $(SAN_LDFLAGS)
 
 $(BUILD)/bpf/vmlinux.h:
 	@mkdir -p $(dir $@)
@@ -255,7 +268,7 @@ uninstall-man:
 install-tool: $(TOOL)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/shmring $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(TOOL) $(DESTDIR)$(BINDIR)/
-	install -m 0644 bpf/occupancy.bt bpf/waits.bt $(DESTDIR)$(DATADIR)/shmring/
+	install -m 0755 bpf/occupancy.bt bpf/waits.bt $(DESTDIR)$(DATADIR)/shmring/
 	install -m 0644 tools/shmring.bash $(DESTDIR)$(BASHCOMPDIR)/shmring
 
 uninstall-tool:
@@ -314,8 +327,8 @@ ifneq ($(HAVE_LIBUV),y)
 EXAMPLE_SRCS := $(filter-out examples/libuv.c,$(EXAMPLE_SRCS))
 endif
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
-EXAMPLE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNFLAGS) -Iinclude -Itests
-EXAMPLE_LDFLAGS := -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring $(SAN_LDFLAGS)
+EXAMPLE_CFLAGS := -std=c11 -D_GNU_SOURCE $(CPPFLAGS) $(OPTFLAGS) $(WARNFLAGS) -Iinclude -Itests
+EXAMPLE_LDFLAGS := -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring $(LDFLAGS) $(SAN_LDFLAGS)
 
 examples: $(EXAMPLES)
 
