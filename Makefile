@@ -315,6 +315,7 @@ check: deps-check
 	@$(MAKE) --no-print-directory all $(TESTS) $(TEST_HELPERS)
 	@scripts/check-exports.sh $(LIB_SO)
 	@scripts/check-license.sh
+	@scripts/check-layout.sh
 	@scripts/run-tests.sh $(TEST_TIMEOUT) $(TESTS)
 
 # ---------------------------------------------------------------- examples
