@@ -38,7 +38,7 @@ while IFS= read -r f; do
 	esac
 done < <(git ls-files '*.c' '*.h' '*.hpp' '*.cpp' '*.bt')
 # A "license" section anywhere else would be a second license string.
-others=$(git grep -l 'SEC("license")' -- ':!*.bpf.c' || true)
+others=$(git grep -l 'SEC("license")' -- '*.c' '*.h' ':!*.bpf.c' || true)
 [ -z "$others" ] || fail "license sections outside *.bpf.c: $others"
 [ $status -eq 0 ] && echo "check-license: $n files, one license (MIT; the BPF program MIT OR GPL-2.0-only)"
 exit $status

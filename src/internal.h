@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#define SHMRING_DEFAULT_MODE	0600u
+#define SHMRING_DEFAULT_MODE 0600u
 
 #define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
