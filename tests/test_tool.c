@@ -390,14 +390,30 @@ Test(tool, unlink_force_of_a_missing_ring_succeeds_like_rm_f)
 Test(tool, trace_of_a_missing_ring_fails_and_says_so)
 {
 	TEST_NAME(missing, "notraced");
+	TEST_NAME(junk, "notaring");
 	static struct proc p;
 
+	/* Not there: a warning at once (before tracing needs privileges), a
+	 * line that says so instead of "no activity", and failure at the end
+	 * when it never came. */
 	cr_expect_eq(SHMRING(&p, "trace", "-d", "1", (char *)missing), 1);
 #if CONFIG_BPF
-	cr_expect(strstr(p.errbuf, "no such ring"), "%s", p.errbuf);
-	cr_expect(strstr(p.errbuf, "nothing to trace"), "%s", p.errbuf);
+	cr_expect(strstr(p.errbuf, "no such ring (yet)"), "%s", p.errbuf);
+	if (geteuid() == 0) {
+		cr_expect(strstr(p.outbuf, "no ring "), "%s", p.outbuf);
+		cr_expect(strstr(p.errbuf, "no such ring: nothing was traced"), "%s",
+			  p.errbuf);
+	}
 #endif
 	cr_expect_null(strstr(p.outbuf, "no activity"), "%s", p.outbuf);
+	/* A file that is not a ring never becomes one: no tracing at all. */
+	write_shm_file(junk, "not a ring", 10);
+	cr_expect_eq(SHMRING(&p, "trace", "-d", "1", (char *)junk), 1);
+#if CONFIG_BPF
+	cr_expect(strstr(p.errbuf, "not a shmring ring"), "%s", p.errbuf);
+	cr_expect_eq(p.outlen, 0, "%s", p.outbuf);
+#endif
+	shmring_unlink(junk);
 }
 
 /* ---- natural sort ----------------------------------------------------------- */

@@ -61,7 +61,8 @@ static const struct command_help {
 	  "  -i, --interval=SEC  print every SEC seconds (default 1)\n"
 	  "  -d, --duration=SEC  stop after SEC seconds (default: Ctrl-C)\n"
 	  "  -v, --verbose       show libbpf's messages\n"
-	  "  NAME                only this ring, which must exist\n" },
+	  "  NAME                only this ring (a warning, and status 1 at the\n"
+	  "                      end, if it does not exist and nobody makes it)\n" },
 	{ "unlink", "unlink [-f] NAME...", "remove rings",
 	  "  -f, --force         also remove files that are not rings; a missing\n"
 	  "                      NAME is not an error\n" },

@@ -326,8 +326,17 @@ static bool wanted(const struct shmring_trace_key *k, const char *name)
 	return !name || !strncmp(k->name, name, SHMRING_TRACE_NAME_LEN);
 }
 
-/* Prints what happened since PREV (NULL: since the start). */
-static void print_rings(const struct rings *cur, const struct rings *prev,
+/* Whether the ring NAME exists now (as a file: stat's ENOENT). */
+static bool ring_exists(const char *name)
+{
+	SHMRING_INFO(in);
+
+	return !shmring_stat(name, &in) || errno != ENOENT;
+}
+
+/* Prints what happened since PREV (NULL: since the start). Returns whether
+ * anything was seen for NAME (any ring when NULL) since PREV. */
+static bool print_rings(const struct rings *cur, const struct rings *prev,
 			const char *name)
 {
 	int shown = 0;
@@ -351,8 +360,12 @@ static void print_rings(const struct rings *cur, const struct rings *prev,
 		print_ring(&cur->v[i].key, &d);
 		shown++;
 	}
-	if (!shown)
+	/* A ring that is not there has no activity to show: say which. */
+	if (!shown && name && !ring_exists(name))
+		printf("  no ring %s (yet)\n", name);
+	else if (!shown)
 		printf("  no activity\n");
+	return shown > 0;
 }
 
 /* ---- main loop --------------------------------------------------------------- */
@@ -573,8 +586,10 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void run(struct shmring_bpf *skel, const struct trace_opts *o)
+/* Traces until told to stop; returns whether NAME (any ring) was seen. */
+static bool run(struct shmring_bpf *skel, const struct trace_opts *o)
 {
+	bool seen = false;
 	struct rings cur = { 0 }, prev = { 0 }, tmp;
 	int fd = bpf_map__fd(skel->maps.rings), ncpu = libbpf_num_possible_cpus();
 	uint64_t start = mono_ns(), next = start;
@@ -608,11 +623,12 @@ static void run(struct shmring_bpf *skel, const struct trace_opts *o)
 	}
 	if (!rings_read(fd, ncpu, &cur)) {
 		printf("\nTotals over %.1f s:\n", (double)(mono_ns() - start) / 1e9);
-		print_rings(&cur, NULL, o->name);
+		seen = print_rings(&cur, NULL, o->name);
 	}
 	fflush(stdout);
 	free(cur.v);
 	free(prev.v);
+	return seen;
 }
 
 int cmd_trace(int argc, char **argv)
@@ -627,16 +643,22 @@ int cmd_trace(int argc, char **argv)
 	n = parse(argc, argv, &o);
 	if (n)
 		return n < 0 ? 0 : n;
-	/* A name that is no ring would only ever show "no activity". */
+	/* A name that is no ring would only ever show "no activity". A file
+	 * that is not a ring never will be one; a ring that does not exist
+	 * may be created while we trace: say so, and fail in the end if it
+	 * never came. */
 	if (o.name) {
 		SHMRING_INFO(in);
 
-		if (shmring_stat(o.name, &in) && (errno == ENOENT || errno == EPROTO)) {
+		if (shmring_stat(o.name, &in) && errno == EPROTO) {
 			tool_stat_error(o.name, errno);
-			tool_error(
-				"trace: nothing to trace; `shmring ls` lists the rings");
 			return 1;
 		}
+		if (!ring_exists(o.name))
+			tool_error(
+				"trace: %s: no such ring (yet); `shmring ls` lists the "
+				"rings. Tracing it should a process create it.",
+				o.name);
 	}
 	libbpf_set_print(o.verbose ? libbpf_loud : libbpf_quiet);
 	if (find_targets(&o, &targets))
@@ -678,8 +700,11 @@ int cmd_trace(int argc, char **argv)
 		printf("Tracing shmring in every process using these files. Hit Ctrl-C "
 		       "to end.\n");
 	fflush(stdout);
-	run(skel, &o);
 	rc = 0;
+	if (!run(skel, &o) && o.name && !ring_exists(o.name)) {
+		tool_error("trace: %s: no such ring: nothing was traced", o.name);
+		rc = 1;
+	}
 out:
 	for (int i = 0; i < nlinks; i++)
 		bpf_link__destroy(links[i]);
