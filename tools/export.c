@@ -208,8 +208,8 @@ static const struct family families[] = {
 	{ "shmring_opens", "counter", NULL,
 	  "Handles opened on the ring since it was created.", false, v_opens },
 	{ "shmring_holders", "gauge", NULL,
-	  "Processes holding the role that are alive, plus those beyond the registry "
-	  "table (not checked).",
+	  "Live holders of the role: those in the registry table, plus those beyond "
+	  "it.",
 	  true, v_holders },
 };
 
