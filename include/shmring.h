@@ -195,11 +195,11 @@ SHMRING_API struct shmring *shmring_attach(struct shmring_mem *mem, size_t offse
 					   enum shmring_role role, size_t elem_size,
 					   size_t capacity,
 					   const struct shmring_opts *opts);
-/* Release the role and unmap. Never unlinks. NULL is a no-op. A handle
- * belongs to the process that opened it: in a forked child, close inherited
- * handles (this unmaps without touching the parent's role) and open new ones;
- * pushing or popping through an inherited handle races with the parent.
- * No other call on RING may run during or after it. */
+/* Release the role and unmap. Never unlinks. NULL is a no-op. An outstanding
+ * reservation or peek is given back. A handle belongs to the process that
+ * opened it: in a forked child, data calls on an inherited handle fail with
+ * EBADF; close it there (this unmaps without touching the parent's role) and
+ * open new ones. No other call on RING may run during or after it. */
 SHMRING_API void shmring_close(struct shmring *ring);
 /* Remove NAME. 0 if it did not exist. errno: EINVAL, ENAMETOOLONG, EACCES.
  * MT-safe. Handles open on NAME keep working on the removed segment. */

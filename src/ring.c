@@ -571,12 +571,12 @@ bool shmring_empty(const struct shmring *r)
 
 size_t shmring_capacity(const struct shmring *r)
 {
-	return r ? (size_t)r->cap : 0;
+	return r ? (size_t)r->cap : shmring__err0(EINVAL);
 }
 
 size_t shmring_elem_size(const struct shmring *r)
 {
-	return r ? r->elem_size : 0;
+	return r ? r->elem_size : shmring__err0(EINVAL);
 }
 
 /* ---- test hook ------------------------------------------------------------- */

@@ -98,9 +98,12 @@ void tool_print_json(FILE *f, const struct tool_ring *rings, size_t n)
 			(unsigned long long)in->opens);
 		json_holders(f, "producers", in->producers, in->nproducers);
 		json_holders(f, "consumers", in->consumers, in->nconsumers);
-		fprintf(f, ",\"producers_extra\":%llu,\"consumers_extra\":%llu}",
+		fprintf(f,
+			",\"producers_extra\":%llu,\"consumers_extra\":%llu"
+			",\"abandoned\":%llu,\"instance\":\"%016llx\"}",
 			(unsigned long long)in->producers_extra,
-			(unsigned long long)in->consumers_extra);
+			(unsigned long long)in->consumers_extra,
+			(unsigned long long)in->abandoned, (unsigned long long)in->instance);
 	}
 	fputs(n ? "\n]\n" : "]\n", f);
 }
@@ -178,6 +181,11 @@ static uint64_t v_opens(const struct shmring_info *in, int role)
 	return (void)role, in->opens;
 }
 
+static uint64_t v_abandoned(const struct shmring_info *in, int role)
+{
+	return (void)role, in->abandoned;
+}
+
 static uint64_t v_holders(const struct shmring_info *in, int role)
 {
 	return role == PRODUCER ?
@@ -207,6 +215,8 @@ static const struct family families[] = {
 	  "Futex wakes the other side made for sleepers of this role.", true, v_wakes },
 	{ "shmring_opens", "counter", NULL,
 	  "Handles opened on the ring since it was created.", false, v_opens },
+	{ "shmring_abandoned", "counter", NULL,
+	  "Slots repaired after their claimer died (src/repair.c).", false, v_abandoned },
 	{ "shmring_holders", "gauge", NULL,
 	  "Live holders of the role: those in the registry table, plus those beyond "
 	  "it.",

@@ -439,6 +439,9 @@ static void print_stat(const char *name, const struct shmring_info *in)
 	       (unsigned long long)in->producer_wakes,
 	       (unsigned long long)in->consumer_wakes);
 	printf("opens:      %llu\n", (unsigned long long)in->opens);
+	printf("abandoned:  %llu (slots repaired after their claimer died)\n",
+	       (unsigned long long)in->abandoned);
+	printf("instance:   %016llx\n", (unsigned long long)in->instance);
 	printf("segment:    %zu bytes\n", in->segment_size);
 	print_holders("producers:", in->producers, in->nproducers, in->producers_extra);
 	print_holders("consumers:", in->consumers, in->nconsumers, in->consumers_extra);
