@@ -510,7 +510,8 @@ Test(tool, json_has_one_object_per_ring_with_stable_fields)
 		  "%s", p.outbuf);
 	snprintf(want, sizeof(want),
 		 "\"producers\":[{\"pid\":%d,\"alive\":true}],\"consumers\":[{\"pid\":%d,"
-		 "\"alive\":true}],\"producers_extra\":0,\"consumers_extra\":0}",
+		 "\"alive\":true}],\"producers_extra\":0,\"consumers_extra\":0,"
+		 "\"abandoned\":0,\"instance\":\"",
 		 (int)getpid(), (int)getpid());
 	cr_expect(strstr(p.outbuf, want), "%s", p.outbuf);
 
@@ -534,7 +535,8 @@ Test(tool, json_has_one_object_per_ring_with_stable_fields)
 		       "'available','segment_size','pushed','popped',"
 		       "'producers_waiting','consumers_waiting','producer_sleeps',"
 		       "'consumer_sleeps','producer_wakes','consumer_wakes','opens',"
-		       "'producers','consumers','producers_extra','consumers_extra']\n"
+		       "'producers','consumers','producers_extra','consumers_extra',"
+		       "'abandoned','instance']\n"
 		       "assert all(list(r) == keys for r in v), v\n",
 		       p.outbuf),
 		0, "%s\n%s", py.errbuf, p.outbuf);
@@ -641,8 +643,8 @@ Test(tool, openmetrics_output_is_valid_and_carries_the_counters)
 	cr_assert_eq(shmring_try_pop(cons, m), 0);
 	cr_assert_eq(SHMRING(&p, "stat", "--openmetrics", (char *)name), 0, "%s",
 		     p.errbuf);
-	/* 7 families with a sample per ring, 4 with one per role. */
-	cr_expect_eq(check_openmetrics(p.outbuf), 7 + 4 * 2, "%s", p.outbuf);
+	/* 8 families with a sample per ring, 4 with one per role. */
+	cr_expect_eq(check_openmetrics(p.outbuf), 8 + 4 * 2, "%s", p.outbuf);
 	snprintf(labels, sizeof(labels), "ring=\"%s\",policy=\"mpmc\"", name);
 	cr_expect_eq(sample(p.outbuf, "shmring_capacity", labels), CAP);
 	cr_expect_eq(sample(p.outbuf, "shmring_element_bytes", labels), ELEM);
@@ -650,6 +652,7 @@ Test(tool, openmetrics_output_is_valid_and_carries_the_counters)
 	cr_expect_eq(sample(p.outbuf, "shmring_pushed_total", labels), 7);
 	cr_expect_eq(sample(p.outbuf, "shmring_popped_total", labels), 2);
 	cr_expect_eq(sample(p.outbuf, "shmring_opens_total", labels), 2);
+	cr_expect_eq(sample(p.outbuf, "shmring_abandoned_total", labels), 0);
 	snprintf(labels, sizeof(labels), "ring=\"%s\",policy=\"mpmc\",role=\"consumer\"",
 		 name);
 	cr_expect_eq(sample(p.outbuf, "shmring_holders", labels), 1);
@@ -674,7 +677,7 @@ Test(tool, openmetrics_output_is_valid_and_carries_the_counters)
 	 * valid document when none is. */
 	snprintf(code, sizeof(code), "%s*", name);
 	cr_assert_eq(SHMRING(&p, "ls", "--openmetrics", code), 0);
-	cr_expect_eq(check_openmetrics(p.outbuf), 7 + 4 * 2);
+	cr_expect_eq(check_openmetrics(p.outbuf), 8 + 4 * 2);
 	cr_assert_eq(SHMRING(&p, "ls", "--openmetrics", "shmring-t-no-such-ring-*"), 0);
 	cr_expect_eq(check_openmetrics(p.outbuf), 0);
 
