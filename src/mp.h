@@ -64,6 +64,17 @@ static inline int mp_start(const struct shmring *r, _Atomic uint64_t *hint, uint
 	return 0;
 }
 
+/* A walk ended at MP_WALK_MAX before it found its slot or the end: keep where
+ * it got to (P: everything before it is behind us for good) and say so, so
+ * that waits do not sleep on it (wait.c: attempt) and arms report progress:
+ * a slot may be ready further on. */
+static inline int mp_walk_cut(struct shmring *r, uint64_t p)
+{
+	r->pos = p;
+	r->walk_cut = true;
+	return -EAGAIN;
+}
+
 /* ---- producers -------------------------------------------------------------- */
 
 /* The first position from the hint on whose slot is FREE for it, in *P, and
@@ -112,7 +123,7 @@ static inline int mp_find_free(struct shmring *r, uint64_t *pp, uint64_t *wp)
 		r->pos = p;
 		return -EAGAIN;
 	}
-	return -EAGAIN;
+	return mp_walk_cut(r, p);
 }
 
 /* Claims up to N free slots from the first free one on (stopping at the
@@ -242,8 +253,10 @@ static inline long mpsc_ready(struct shmring *r, size_t n, bool run)
 
 		if (w == mp_word(r, p, MP_READY))
 			break;
-		if (w == mp_word(r, p, MP_FREE) || walked >= MP_WALK_MAX(r))
+		if (w == mp_word(r, p, MP_FREE))
 			return -EAGAIN;
+		if (walked >= MP_WALK_MAX(r))
+			return mp_walk_cut(r, p); /* r->pos is p already */
 		d = mp_lapdiff(r, w, p);
 		if (d >= 1) {
 			/* Skipped: only we consume, so the slot moved on
@@ -315,7 +328,7 @@ static inline int mpmc_find(struct shmring *r, uint64_t *pp, uint64_t *done)
 	if (rc)
 		return rc;
 	*done = p;
-	for (uint64_t walked = 0; walked < MP_WALK_MAX(r); walked++) {
+	for (uint64_t walked = 0;; walked++) {
 		/* relaxed: a READY word is acted on only through the CAS in
 		 * mpmc_take, which acquires. */
 		uint64_t w = atomic_load_explicit(seq_at(r, p), memory_order_relaxed);
@@ -326,6 +339,12 @@ static inline int mpmc_find(struct shmring *r, uint64_t *pp, uint64_t *done)
 			return 0;
 		}
 		if (w == mp_word(r, p, MP_FREE))
+			break;
+		/* Cut short only over done slots, which the hint keeps: a walk
+		 * past a TAKING slot ends within a lap (at d == -1 below). */
+		if (walked >= MP_WALK_MAX(r) && all_done)
+			return mp_walk_cut(r, p);
+		if (walked >= 2 * MP_WALK_MAX(r))
 			break;
 		d = mp_lapdiff(r, w, p);
 		if (d == 0 && mp_state(w) == MP_CLAIMED) {

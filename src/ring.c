@@ -515,14 +515,17 @@ int shmring_unlink(const char *name)
 
 /* MPSC/MPMC head and tail are hints (mp.h) that can lag: walk from HINT
  * over the slots that show it is behind: claimed or done ones for head
- * (HEAD), done ones for tail. At most a lap. */
+ * (HEAD), done ones for tail. Given-back slots let producers run laps
+ * ahead, so a walk may take laps; it is bounded all the same. */
 static uint64_t mp_refine(const struct shmring *r, uint64_t hint, bool head)
 {
-	uint64_t p = hint;
+	uint64_t p = hint, most = SHMRING_WALK_RETRIES * r->cap;
 
 	if ((p & r->mask) >= r->cap)
 		return hint;
-	for (uint64_t i = 0; i < r->cap; i++, p = pos_next(r, p)) {
+	if (most < 65536)
+		most = 65536; /* small rings go round many laps for little */
+	for (uint64_t i = 0; i < most; i++, p = pos_next(r, p)) {
 		uint64_t w = atomic_load_explicit(seq_at(r, p), memory_order_acquire);
 		int64_t d = mp_lapdiff(r, w, p);
 

@@ -142,6 +142,7 @@ struct shmring {
 	bool waiter_membarrier; /* we may issue membarrier before sleeping */
 	bool sliced;		/* our waits must wake up now and then (wait.c) */
 	bool claim_wait;	/* the last try found a claim in its way (repair.c) */
+	bool walk_cut;		/* the last try stopped walking before it knew (mp.h) */
 	/* private side state */
 	uint64_t pos;	 /* SPSC, MPSC consumer: my next position */
 	uint64_t cached; /* SPSC: the other side's position as last read */
@@ -370,6 +371,10 @@ unsigned int shmring__live_holders(int fd, size_t ring_offset, int role);
 bool shmring__repair_claim(struct shmring *r, uint64_t p, uint64_t w, bool first);
 
 /* ---- spsc.h / mp.h via queue.c ------------------------------------------- */
+
+/* How many times a call goes on with a walk cut short (r->walk_cut, mp.h)
+ * before it answers EAGAIN. */
+#define SHMRING_WALK_RETRIES 64
 
 /* Gives back an outstanding reservation or peek (shmring_close). */
 void shmring__borrow_drop(struct shmring *r);

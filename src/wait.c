@@ -245,11 +245,24 @@ uint32_t shmring__ec_announce(struct shmring *r, struct shmring__ec *ec)
 }
 
 /* One attempt of OP that also tells (r->claim_wait) whether a claim stood
- * in its way, so that the wait comes back to look at it (repair.c). */
+ * in its way, so that the wait comes back to look at it (repair.c). An
+ * attempt whose walk was cut short (r->walk_cut: producers may run laps
+ * ahead of a consumer over given-back slots, mp.h) is repeated at once: it
+ * kept how far it got, and an element may be ready further on, which a
+ * sleep would wait through. A walk still cut short after that many tries
+ * (a ring scribbled with lap numbers far ahead) leaves walk_cut set: the
+ * wait then sleeps a slice at most (shmring__wait_until), never for good. */
 static long attempt(struct shmring *r, shmring__op_fn op, void *buf, size_t n)
 {
-	r->claim_wait = false;
-	return op(r, buf, n);
+	long rc;
+	int cuts = 0;
+
+	do {
+		r->claim_wait = false;
+		r->walk_cut = false;
+		rc = op(r, buf, n);
+	} while (rc == -EAGAIN && r->walk_cut && ++cuts < SHMRING_WALK_RETRIES);
+	return rc;
 }
 
 /* shmring_cancel was called on the handle. seq_cst: pairs with the store
@@ -333,9 +346,11 @@ int shmring_arm(struct shmring *r, const uint32_t **word, uint32_t *expected)
 	ec = shmring__my_ec(r);
 	*expected = shmring__ec_announce(r, ec);
 	*word = (const uint32_t *)&ec->seq;
-	/* W3 for an event loop: it sleeps only if nothing can be done now. */
+	/* W3 for an event loop: it sleeps only if nothing can be done now (or
+	 * a walk was cut short: try again). */
 	r->claim_wait = false;
-	if (shmring__can_progress(r))
+	r->walk_cut = false;
+	if (shmring__can_progress(r) || r->walk_cut)
 		return SHMRING_ARM_READY;
 	return r->sliced || r->claim_wait ? SHMRING_ARM_POLL : SHMRING_ARM_WAIT;
 }

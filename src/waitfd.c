@@ -383,7 +383,8 @@ static bool arm_check(struct shmring *r, uint32_t *expected, uint64_t *slice)
 
 	*expected = shmring__ec_announce(r, r->waitfd->ec);
 	r->claim_wait = false;
-	ready = shmring__can_progress(r);
+	r->walk_cut = false;
+	ready = shmring__can_progress(r) || r->walk_cut; /* cut short: try again */
 	*slice = shmring__wait_until(r, now, UINT64_MAX) - now;
 	if (*slice == UINT64_MAX - now)
 		*slice = 0;
