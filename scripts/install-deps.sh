@@ -13,7 +13,8 @@ pkgs=(
 	liburing-dev              # CONFIG_IO_URING
 	libnuma-dev               # CONFIG_NUMA
 	systemtap-sdt-dev         # CONFIG_USDT (sys/sdt.h)
-	libbpf-dev bpftool clang libelf-dev zlib1g-dev # CONFIG_BPF
+	libbpf-dev bpftool clang libelf-dev zlib1g-dev # CONFIG_BPF (clang: make fuzz too)
+	libclang-rt-14-dev        # make fuzz: libFuzzer and the sanitizer runtimes
 	bpftrace                  # bpf/*.bt scripts and their tests
 	libdpdk-dev libck-dev     # benchmark peers
 	gnuplot-nox               # benchmark plots
