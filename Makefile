@@ -215,7 +215,8 @@ check: deps-quiet
 # normal build. Each harness runs FUZZ_SECONDS on a scratch copy of its
 # seed corpus (fuzz/corpus/<harness>/), FUZZ_TIMEOUT seconds at most per
 # input; a crash, timeout, leak or sanitizer report fails the target and
-# leaves the input in $(BUILD)/fuzz/run/<harness>/artifacts/.
+# leaves the input in $(BUILD)/fuzz/run/<harness>/artifacts/. The harnesses
+# build at -O1 whatever OPTFLAGS says, but take -Werror from it.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 300
 FUZZ_TIMEOUT ?= 2
