@@ -259,13 +259,13 @@ static struct shmring *attach(struct shmring_mem *mem, const struct params *pp, 
 	return r;
 }
 
-/* A header that would make a local attach wait 20 ms for an initialiser
- * that never comes. */
-static bool header_busy(const struct shmring_mem *mem, size_t offset)
+/* Whether the segment's header at OFFSET would make a local attach wait
+ * 20 ms for an initialiser that never comes. */
+static bool header_busy(size_t size, size_t offset)
 {
-	return mem->size - offset >= SHMRING_LINE &&
-	       hdr_u32((unsigned char *)mem->addr + offset,
-		       offsetof(struct shmring__hdr, init_state)) == SHMRING_INIT_BUSY;
+	return size - offset >= SHMRING_LINE &&
+	       hdr_u32(variant + offset, offsetof(struct shmring__hdr, init_state)) ==
+		       SHMRING_INIT_BUSY;
 }
 
 /* From the segment's bytes again: a producer and a consumer, used alone and
@@ -274,7 +274,7 @@ static void attach_all(struct shmring_mem *mem, size_t size, const struct params
 {
 	struct shmring *p, *c;
 
-	if (mem->fd < 0 && header_busy(mem, pp->offset)) {
+	if (mem->fd < 0 && header_busy(size, pp->offset)) {
 		if (busy_attached)
 			return;
 		busy_attached = true;
