@@ -221,6 +221,7 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 300
 FUZZ_TIMEOUT ?= 2
 FUZZ_ARGS ?=
+FUZZ_DEFS ?=
 FUZZ_SAN := address,undefined
 FUZZ_BUILD := $(BUILD)/fuzz
 # make fuzz FUZZ_HARNESSES=fuzz_attach runs one.
@@ -243,8 +244,8 @@ $(FUZZ_BUILD)/obj/%.o: src/%.c $(BUILD)/config.h $(wildcard src/*.h) \
 		-c -o $@ $<
 
 $(FUZZ_BINS): $(FUZZ_BUILD)/%: fuzz/%.c fuzz/fuzz.h $(FUZZ_OBJS)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $< $(FUZZ_OBJS) \
-		$(LIB_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_DEFS) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $< \
+		$(FUZZ_OBJS) $(LIB_LIBS)
 
 fuzz-build: $(FUZZ_HARNESSES:%=$(FUZZ_BUILD)/%)
 
