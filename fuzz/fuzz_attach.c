@@ -268,6 +268,49 @@ static bool header_busy(size_t size, size_t offset)
 		       SHMRING_INIT_BUSY;
 }
 
+/* The file's ring while P and C are attached to it: shmring_stat must read
+ * it and report them alive, whatever the registry words said before. */
+static void stat_attached(struct shmring *p, struct shmring *c)
+{
+	SHMRING_INFO(info);
+	uint64_t live_p = 0, live_c = 0;
+	int rc;
+
+	errno = FUZZ_ERRNO_SENTINEL;
+	rc = shmring_stat(shm_name, &info);
+	FUZZ_CHECKF(rc == 0, "stat of an attached ring: %s", strerror(errno));
+	for (unsigned int i = 0; i < info.nproducers && i < SHMRING_INFO_HOLDERS; i++)
+		live_p += info.producers[i].alive;
+	for (unsigned int i = 0; i < info.nconsumers && i < SHMRING_INFO_HOLDERS; i++)
+		live_c += info.consumers[i].alive;
+	FUZZ_CHECKF(!p || live_p + info.producers_extra >= 1,
+		    "stat: no live producer (%u listed, %lu more)", info.nproducers,
+		    (unsigned long)info.producers_extra);
+	FUZZ_CHECKF(!c || live_c + info.consumers_extra >= 1,
+		    "stat: no live consumer (%u listed, %lu more)", info.nconsumers,
+		    (unsigned long)info.consumers_extra);
+}
+
+/* A header that says it is not READY while live handles hold the ring was
+ * wiped under them: an attach through the file refuses it (EPROTO) and
+ * never initialises it again. */
+static void attach_wiped(struct shmring_mem *mem, const struct params *pp)
+{
+	struct shmring__hdr *h =
+		(struct shmring__hdr *)((unsigned char *)mem->addr + pp->offset);
+	FUZZ_OPTS(opts);
+	struct shmring *r;
+
+	atomic_store(&h->init_state, SHMRING_INIT_NONE);
+	errno = FUZZ_ERRNO_SENTINEL;
+	r = shmring_attach(mem, pp->offset, (enum shmring_policy)pp->policy,
+			   SHMRING_CONSUMER, pp->elem, pp->cap, &opts);
+	FUZZ_CHECKF(!r && errno == EPROTO, "attach to a wiped ring in use: %p, %s",
+		    (void *)r, strerror(errno));
+	FUZZ_CHECK(atomic_load(&h->init_state) == SHMRING_INIT_NONE);
+	atomic_store(&h->init_state, SHMRING_INIT_READY);
+}
+
 /* From the segment's bytes again: a producer and a consumer, used alone and
  * as a pair; then a consumer first. */
 static void attach_all(struct shmring_mem *mem, size_t size, const struct params *pp)
@@ -297,6 +340,10 @@ static void attach_all(struct shmring_mem *mem, size_t size, const struct params
 		rc = shmring_try_pop(c, buf[1]);
 		FUZZ_RESULT("pair try_pop", rc, E_AGAIN | E_PROTO);
 	}
+	if (mem->fd >= 0 && (p || c) && pp->offset == 0)
+		stat_attached(p, c); /* stat knows rings at offset 0 only */
+	if (mem->fd >= 0 && (p || c))
+		attach_wiped(mem, pp);
 	shmring_close(p);
 	shmring_close(c);
 
