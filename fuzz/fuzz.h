@@ -113,6 +113,7 @@ enum {
 	E_TIMEDOUT = 1u << 2,
 	E_BUSY = 1u << 3,
 	E_INVAL = 1u << 4,
+	E_CANCELED = 1u << 5,
 	E_OTHER = 1u << 31,
 };
 
@@ -129,6 +130,8 @@ static inline unsigned int fuzz_ebit(int e)
 		return E_BUSY;
 	case EINVAL:
 		return E_INVAL;
+	case ECANCELED:
+		return E_CANCELED;
 	default:
 		return E_OTHER;
 	}

@@ -39,14 +39,6 @@
  */
 #include "fuzz.h"
 
-/* Known library bug (fuzz/crashes/README.md, wait-errno): a timed call or
- * shmring_wait that slept and then succeeds returns 0 with errno changed.
- * Until src/wait.c is fixed, calls that may have slept are not checked for
- * it; make fuzz FUZZ_DEFS=-DFUZZ_CHECK_SLEEP_ERRNO=1 checks them. */
-#ifndef FUZZ_CHECK_SLEEP_ERRNO
-#define FUZZ_CHECK_SLEEP_ERRNO 0
-#endif
-
 /* Known library bug (fuzz/crashes/README.md, walk-limit): after producers
  * gave back reservations, an MPSC/MPMC try_pop may say EAGAIN while an
  * element is ready (a consumer walks at most 2 * capacity + 2 positions per
@@ -71,6 +63,7 @@ struct hs {
 	struct shmring *r;
 	int role;
 	size_t borrowed; /* what the harness lent: mirrors the handle's state */
+	bool cancelled;	 /* shmring_cancel: calls that would block say ECANCELED */
 	unsigned char *first;
 	size_t stride;
 	uint64_t tags[CAP_MAX]; /* of the borrowed elements (model) */
@@ -264,6 +257,7 @@ static void open_handle(int i)
 	h->r = shmring_attach(&S.mem, 0, (enum shmring_policy)S.policy,
 			      (enum shmring_role)h->role, S.elem, S.cap, &opts);
 	h->borrowed = 0;
+	h->cancelled = false;
 	if (h->r) {
 		FUZZ_CHECK(errno == FUZZ_ERRNO_SENTINEL);
 		FUZZ_CHECK(shmring_capacity(h->r) == S.cap);
@@ -421,9 +415,8 @@ static void op_timed(struct hs *h, bool push, uint64_t timeout)
 			    strerror(errno), strerror(pre));
 		return;
 	}
-	if (!FUZZ_CHECK_SLEEP_ERRNO && timeout && rc == 0)
-		errno = FUZZ_ERRNO_SENTINEL; /* wait-errno */
-	FUZZ_RESULT(push ? "timed_push" : "timed_pop", rc, E_TIMEDOUT | ring_errors());
+	FUZZ_RESULT(push ? "timed_push" : "timed_pop", rc,
+		    (h->cancelled ? E_CANCELED : E_TIMEDOUT) | ring_errors());
 	if (push) {
 		check_push_progress("timed_push", rc == 0 ? 1 : 0, 1);
 		if (rc == 0)
@@ -584,9 +577,7 @@ static void op_wait(struct hs *h, uint64_t timeout)
 			    rc, strerror(errno));
 		return;
 	}
-	if (!FUZZ_CHECK_SLEEP_ERRNO && timeout && rc == 0)
-		errno = FUZZ_ERRNO_SENTINEL; /* wait-errno */
-	FUZZ_RESULT("wait", rc, E_TIMEDOUT);
+	FUZZ_RESULT("wait", rc, h->cancelled ? E_CANCELED : E_TIMEDOUT);
 	if (strict()) {
 		bool can = h->role == SHMRING_PRODUCER ? S.count < S.cap : S.count > 0;
 
@@ -782,6 +773,23 @@ static void op_scribble_geometry(struct fuzz_in *in)
 		break;
 	}
 	scribbled();
+}
+
+/* shmring_cancel: from now on the handle's calls that would block (timed,
+ * shmring_wait) say ECANCELED instead of waiting; try and zero-copy calls
+ * are not affected. */
+static void op_cancel(struct hs *h)
+{
+	int rc;
+
+	errno = FUZZ_ERRNO_SENTINEL;
+	rc = shmring_cancel(h->r);
+	if (!h->r) {
+		FUZZ_CHECK(rc == -1 && errno == EINVAL);
+		return;
+	}
+	FUZZ_RESULT("cancel", rc, 0);
+	h->cancelled = true;
 }
 
 /* Calls with a NULL ring or element: EINVAL, nothing else happens. */
@@ -1008,6 +1016,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 				op_bad_args(h);
 			break;
 		default:
+			op_cancel(h);
 			break;
 		}
 		if (trace && h->r)
