@@ -19,9 +19,13 @@ set +e
 # -rss_limit_mb: the harnesses hold a few fixed buffers, far below it.
 "$bin" -max_total_time="$secs" -timeout="$timeout" -rss_limit_mb=2048 \
 	-print_final_stats=1 -artifact_prefix="$work/artifacts/" "$@" \
-	"$work/corpus" >"$log" 2>&1
+	"$work/corpus" >"$log" 2>&1 &
+pid=$!
+wait $pid
 rc=$?
 set -e
+# fuzz_attach's file, which a crash or a timeout leaves behind.
+rm -f "/dev/shm/shmring-fuzz-attach-$pid"
 
 # The last status line: "#N DONE cov: C ft: F corp: U/S ..." (or the last
 # pulse/NEW line when the run stopped early).
