@@ -3,6 +3,7 @@
 #   make                      library, tool, examples into build/
 #   make check                Criterion tests
 #   make check SANITIZE=address,undefined   (or SANITIZE=thread) into build/san-*/
+#   make fuzz                 libFuzzer harnesses, FUZZ_SECONDS each (fuzz/README.md)
 #   make demo                 real processes, throughput and latency
 #   make bench / bench-full   benchmarks against peers (bench/README.md)
 #   make install PREFIX=/usr/local DESTDIR=
@@ -317,6 +318,63 @@ check: deps-check
 	@scripts/check-license.sh
 	@scripts/check-layout.sh
 	@scripts/run-tests.sh $(TEST_TIMEOUT) $(TESTS)
+
+# ---------------------------------------------------------------- fuzzing
+# fuzz/README.md. The library sources again, built by clang into
+# $(BUILD)/fuzz/ with libFuzzer's coverage and ASan+UBSan (UBSan reports
+# abort, so libFuzzer saves them like crashes), with the switches of the
+# normal build. Each harness runs FUZZ_SECONDS on a scratch copy of its
+# seed corpus (fuzz/corpus/<harness>/), FUZZ_TIMEOUT seconds at most per
+# input; a crash, timeout, leak or sanitizer report fails the target and
+# leaves the input in $(BUILD)/fuzz/run/<harness>/artifacts/. The harnesses
+# build at -O1 whatever OPTFLAGS says, but take -Werror from it.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 300
+FUZZ_TIMEOUT ?= 2
+FUZZ_ARGS ?=
+FUZZ_DEFS ?=
+FUZZ_SAN := address,undefined
+FUZZ_BUILD := $(BUILD)/fuzz
+# make fuzz FUZZ_HARNESSES=fuzz_attach runs one.
+FUZZ_HARNESSES ?= fuzz_attach fuzz_datapath
+FUZZ_BINS := $(FUZZ_BUILD)/fuzz_attach $(FUZZ_BUILD)/fuzz_datapath
+FUZZ_OBJS := $(LIB_SRCS:src/%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARNFLAGS) $(filter -Werror,$(OPTFLAGS)) \
+	-pthread -Iinclude -I$(BUILD) -Isrc -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+# Largest input per harness: a segment with a few slots, a program of ops.
+FUZZ_MAX_LEN_fuzz_attach := 16384
+FUZZ_MAX_LEN_fuzz_datapath := 4096
+
+.PHONY: fuzz fuzz-build fuzz-corpus
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(BUILD)/config.h $(wildcard src/*.h) \
+		$(wildcard include/*.h include/shmring/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fvisibility=hidden -fsanitize=fuzzer-no-link,$(FUZZ_SAN) \
+		-c -o $@ $<
+
+$(FUZZ_BINS): $(FUZZ_BUILD)/%: fuzz/%.c fuzz/fuzz.h $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_DEFS) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $< \
+		$(FUZZ_OBJS) $(LIB_LIBS)
+
+fuzz-build: $(FUZZ_HARNESSES:%=$(FUZZ_BUILD)/%)
+
+# Rewrites the seeds (after a change of the segment format or an op code).
+$(FUZZ_BUILD)/gen_corpus: fuzz/gen_corpus.c $(LIB_A) $(BUILD)/config.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_A) $(LIB_LIBS)
+
+fuzz-corpus: $(FUZZ_BUILD)/gen_corpus
+	$(FUZZ_BUILD)/gen_corpus fuzz/corpus
+
+fuzz: deps-fuzz
+	@$(MAKE) --no-print-directory fuzz-build
+	@fail=0; \
+	$(foreach h,$(FUZZ_HARNESSES),fuzz/run.sh $(FUZZ_BUILD)/$(h) fuzz/corpus/$(h) \
+		$(FUZZ_BUILD)/run/$(h) $(FUZZ_SECONDS) $(FUZZ_TIMEOUT) \
+		-max_len=$(FUZZ_MAX_LEN_$(h)) $(FUZZ_ARGS) || fail=1;) \
+	exit $$fail
 
 # ---------------------------------------------------------------- examples
 # Linked against the shared library, as users link them.

@@ -36,7 +36,7 @@ nobpf=$(CONFIG_BPF=n CONFIG_IO_URING=n $deps --list demo)
 for p in clang bpftool libbpf-dev liburing-dev; do has "$nobpf" $p && fail "CONFIG_*=n demo installs $p"; done
 ok
 all=$($deps --list)
-for g in check bench model metrics config man cmake deb format; do
+for g in check bench model metrics config man cmake deb format fuzz; do
 	while read -r p; do has "$all" "$p" || fail "all lacks $p of $g"; done < <($deps --list $g)
 done
 ok

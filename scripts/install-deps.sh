@@ -20,6 +20,7 @@
 #   cmake   cmake, for scripts/check-cmake.sh
 #   deb     dpkg-dev, debhelper, lintian, for scripts/check-deb.sh
 #   format  clang-format
+#   fuzz    clang and its libFuzzer and sanitizer runtimes, for make fuzz
 #   all     every group (the default; what CI installs)
 #
 # The CONFIG_* switches are read from the environment (the Makefile passes its
@@ -52,7 +53,8 @@ on() { [ "${!1:-y}" = y ]; } # a switch is on unless set to something else
 # Packages of each group, as "package:probe" where the probe says how to
 # tell, without dpkg, that what we use of the package is there:
 # h=HEADER (compiles #include <HEADER>), b=PROGRAM (in PATH), p=PKG (pkg-config),
-# m=MODULE (Debian's /usr/bin/python3 imports it).
+# m=MODULE (Debian's /usr/bin/python3 imports it), z=fuzzer (clang links a
+# libFuzzer target).
 group_pkgs() {
 	case $1 in
 	build)
@@ -90,13 +92,17 @@ group_pkgs() {
 			fakeroot:b=fakeroot
 		;;
 	format) echo clang-format:b=clang-format ;;
+	fuzz)
+		group_pkgs build # the library again, with the same switches
+		echo clang:b=clang libclang-rt-14-dev:z=fuzzer
+		;;
 	all)
-		for g in check bench model metrics config man cmake deb format; do
+		for g in check bench model metrics config man cmake deb format fuzz; do
 			group_pkgs $g
 		done
 		;;
 	*)
-		echo "install-deps: unknown group '$1' (build demo check bench model metrics config man cmake deb format all)" >&2
+		echo "install-deps: unknown group '$1' (build demo check bench model metrics config man cmake deb format fuzz all)" >&2
 		exit 2
 		;;
 	esac
@@ -129,6 +135,10 @@ probe() {
 	b=*) command -v "$what" >/dev/null 2>&1 ;;
 	p=*) pkg-config --exists "$what" 2>/dev/null ;;
 	m=*) /usr/bin/python3 -c "import $what" 2>/dev/null ;;
+	z=*)
+		printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return !d && n; }\n' |
+			clang -fsanitize=fuzzer -x c - -o /dev/null >/dev/null 2>&1
+		;;
 	esac
 }
 
@@ -139,6 +149,7 @@ describe() {
 	b=*) echo "program $what" ;;
 	p=*) echo "pkg-config module $what" ;;
 	m=*) echo "python3 module $what" ;;
+	z=*) echo "clang's libFuzzer runtime" ;;
 	esac
 }
 
