@@ -39,12 +39,13 @@
  */
 #include "fuzz.h"
 
-/* Known library bug (fuzz/crashes/README.md, walk-limit): after producers
- * gave back reservations, an MPSC/MPMC try_pop may say EAGAIN while an
- * element is ready (a consumer walks at most 2 * capacity + 2 positions per
- * attempt). Until src/mp.h is fixed the final drain tries again while the
- * consumer still moves; FUZZ_CHECK_WALK_LIMIT=1 stops it at the first
- * EAGAIN, as "try_pop until EAGAIN" users do. */
+/* After producers gave back reservations they may run laps ahead of the
+ * consumer (given-back slots serve the next lap at once). The library's
+ * walks go on from a cut for SHMRING_WALK_RETRIES tries per call (the
+ * walk-limit finding of fuzz/crashes/README.md, fixed in src/mp.h and
+ * queue.c), so a try_pop answers EAGAIN with an element ready only beyond
+ * that many laps; the drain tries again while the consumer still moves.
+ * FUZZ_CHECK_WALK_LIMIT=1 stops it at the first EAGAIN instead. */
 #ifndef FUZZ_CHECK_WALK_LIMIT
 #define FUZZ_CHECK_WALK_LIMIT 0
 #endif
