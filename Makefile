@@ -14,7 +14,7 @@ VERSION_MINOR := 1
 VERSION_PATCH := 0
 VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
 
-CONFIG_SWITCHES := IO_URING NUMA USDT BPF HUGEPAGES
+CONFIG_SWITCHES := IO_URING NUMA USDT BPF HUGEPAGES NATS
 # .config (from menuconfig/defconfig) writes "# CONFIG_X is not set" for a
 # switch that is off: when it exists, what it does not set is off.
 ifneq ($(wildcard .config),)
@@ -122,8 +122,20 @@ $(BUILD)/shmring.pc: shmring.pc.in Makefile config.mk $(BUILD)/config.h
 # vmlinux.h dumped from the running kernel's BTF.
 DATADIR ?= $(PREFIX)/share
 TOOL := $(BUILD)/shmring
-TOOL_SRCS := tools/shmring.c tools/trace.c
+TOOL_SRCS := tools/shmring.c tools/trace.c tools/bridge.c
 TOOL_LIBS :=
+# `shmring bridge`: rings over NATS JetStream (tools/bridge_nats.c, libnats).
+# Without CONFIG_NATS the tool says the bridge is not compiled in; --stats and
+# the OpenMetrics printer read the counter files either way.
+# Until the library's zero-copy calls (shmring_peek, shmring_reserve, ...)
+# land, the bridge emulates them (tools/bridge_compat.c), without the
+# crash guarantee of `bridge out`.
+BRIDGE_HAVE_ZC := $(shell grep -q 'shmring_peek' include/shmring.h && echo 1 || echo 0)
+TOOL_CFLAGS := -DBRIDGE_HAVE_ZC=$(BRIDGE_HAVE_ZC)
+ifeq ($(CONFIG_NATS),y)
+TOOL_SRCS += tools/bridge_nats.c tools/bridge_compat.c
+TOOL_LIBS += -lnats
+endif
 BPF_SKEL := $(BUILD)/bpf/shmring.skel.h
 BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Wno-unused-parameter \
@@ -136,8 +148,8 @@ endif
 
 all: $(TOOL)
 
-$(TOOL): $(TOOL_SRCS) tools/tool.h bpf/shmring_trace.h $(TOOL_DEPS) $(LIB_SO) $(BUILD)/config.h
-	$(CC) $(BASE_CFLAGS) -Ibpf -o $@ $(TOOL_SRCS) $(LIB_SO) $(TOOL_LIBS) \
+$(TOOL): $(TOOL_SRCS) tools/tool.h tools/bridge.h bpf/shmring_trace.h $(TOOL_DEPS) $(LIB_SO) $(BUILD)/config.h
+	$(CC) $(BASE_CFLAGS) $(TOOL_CFLAGS) -Ibpf -o $@ $(TOOL_SRCS) $(LIB_SO) $(TOOL_LIBS) \
 		-Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib' $(SAN_LDFLAGS)
 
 $(BUILD)/bpf/vmlinux.h:

@@ -19,6 +19,7 @@ pkgs=(
 	gnuplot-nox               # benchmark plots
 	kconfig-frontends-nox     # make menuconfig / defconfig
 	spin                      # make model: the wakeup protocol
+	libnats-dev nats-server   # CONFIG_NATS: shmring bridge and its tests
 )
 
 missing=()

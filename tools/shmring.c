@@ -8,6 +8,8 @@
  *   shmring trace [-p PID] [-l PATH] [-i S] [-d S] [-v] [NAME]
  *                                             eBPF histograms (tools/trace.c)
  *   shmring unlink [-f] NAME...               remove rings
+ *   shmring bridge out|in ... / --stats       rings over NATS JetStream
+ *                                             (tools/bridge.c, bridge_nats.c)
  *
  * Everything but trace reads ring headers through shmring_stat(), which
  * needs read permission on the segment and nothing else: no role is taken,
@@ -473,7 +475,11 @@ static int usage(FILE *f)
 		"                               live occupancy bar and rates\n"
 		"  trace [-p PID] [-l PATH] [-i SEC] [-d SEC] [-v] [NAME]\n"
 		"                               eBPF histograms of occupancy and sleep time\n"
-		"  unlink [-f] NAME...          remove rings\n");
+		"  unlink [-f] NAME...          remove rings\n"
+		"  bridge out RING URL SUBJECT [OPTIONS]\n"
+		"  bridge in URL SUBJECT RING --durable NAME [OPTIONS]\n"
+		"  bridge --stats [--openmetrics] [RING]\n"
+		"                               rings over NATS JetStream (bridge --help)\n");
 	return f == stdout ? 0 : EXIT_USAGE;
 }
 
@@ -484,7 +490,7 @@ int main(int argc, char **argv)
 		int (*fn)(int, char **);
 	} cmds[] = {
 		{ "ls", cmd_ls },	{ "stat", cmd_stat },	  { "watch", cmd_watch },
-		{ "trace", cmd_trace }, { "unlink", cmd_unlink },
+		{ "trace", cmd_trace }, { "unlink", cmd_unlink }, { "bridge", cmd_bridge },
 	};
 
 	if (argc < 2)
