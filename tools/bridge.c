@@ -415,6 +415,8 @@ static int bridge_usage(FILE *f)
 		"  --name NAME (connection name)\n"
 		"  --create-stream NAME [--replicas N] [--dup-window MS] [--memory]\n"
 		"out:  --max-inflight N (256)  --ack-wait MS (PubAck timeout, 5000)\n"
+		"      --unordered (no Nats-Expected-Last-Msg-Id: faster, but a reconnection\n"
+		"      can reorder the stream)\n"
 		"in:   --durable NAME  --stream NAME  --batch N (256)  --ack-wait MS (30000)\n"
 		"      --seq-offset OFF (stream sequence, 8 bytes, at byte OFF of each element)\n"
 		"      --dedup (SPSC ring: never push a redelivered message twice)\n"
@@ -457,6 +459,7 @@ enum {
 	OPT_BATCH,
 	OPT_SEQOFF,
 	OPT_DEDUP,
+	OPT_UNORDERED,
 	OPT_STATS,
 	OPT_OM,
 };
@@ -490,6 +493,7 @@ int cmd_bridge(int argc, char **argv)
 		{ "batch", required_argument, NULL, OPT_BATCH },
 		{ "seq-offset", required_argument, NULL, OPT_SEQOFF },
 		{ "dedup", no_argument, NULL, OPT_DEDUP },
+		{ "unordered", no_argument, NULL, OPT_UNORDERED },
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "openmetrics", no_argument, NULL, OPT_OM },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -505,7 +509,7 @@ int cmd_bridge(int argc, char **argv)
 	int opt, rc;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+vh", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "vh", lopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_POLICY:
 			if (!strcmp(optarg, "spsc"))
@@ -590,6 +594,9 @@ int cmd_bridge(int argc, char **argv)
 		case OPT_DEDUP:
 			o.dedup = true;
 			break;
+		case OPT_UNORDERED:
+			o.unordered = true;
+			break;
 		case OPT_STATS:
 			stats = true;
 			break;
@@ -635,6 +642,10 @@ int cmd_bridge(int argc, char **argv)
 		}
 	} else {
 		return bridge_usage(stderr);
+	}
+	if (o.dir == BRIDGE_IN && o.unordered) {
+		tool_error("bridge in: --unordered is an option of bridge out");
+		return EXIT_USAGE;
 	}
 	if (o.dir == BRIDGE_OUT && (o.durable || o.seq_offset >= 0 || o.dedup)) {
 		tool_error("bridge out: --durable, --seq-offset and --dedup are options of "

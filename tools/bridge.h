@@ -114,6 +114,7 @@ struct bridge_opts {
 	/* out */
 	long max_inflight; /* PubAcks awaited at once */
 	long ack_wait_ms;  /* out: PubAck timeout; in: consumer AckWait */
+	bool unordered;	   /* out: no Nats-Expected-Last-Msg-Id chaining */
 	/* in */
 	long batch;	 /* messages fetched at most per request */
 	long seq_offset; /* -1: off */
@@ -156,13 +157,16 @@ int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st);
 #define br_commit   shmring_commit
 #define br_wait	    shmring_wait
 #define br_position shmring_position
-static inline void br_compat_open(struct shmring *ring, const struct shmring_info *info)
+static inline void br_compat_open(struct shmring *ring, const struct shmring_info *info,
+				  enum shmring_role role)
 {
 	(void)ring;
 	(void)info;
+	(void)role;
 }
 #else
-void br_compat_open(struct shmring *ring, const struct shmring_info *info);
+void br_compat_open(struct shmring *ring, const struct shmring_info *info,
+		    enum shmring_role role);
 ssize_t br_peek(struct shmring *ring, size_t n, void **first, size_t *stride);
 int br_release(struct shmring *ring, size_t n);
 ssize_t br_reserve(struct shmring *ring, size_t n, void **first, size_t *stride);

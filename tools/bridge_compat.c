@@ -30,12 +30,10 @@ static struct side *side_of(const struct shmring *ring)
 	return NULL;
 }
 
-void br_compat_open(struct shmring *ring, const struct shmring_info *info)
+void br_compat_open(struct shmring *ring, const struct shmring_info *info,
+		    enum shmring_role role)
 {
-	/* A consumer's pending() > 0 is cheap to ask; to know the role, try a
-	 * zero-length burst pop: it fails with EINVAL on a producer. */
-	char dummy;
-	bool consumer = shmring_pop_burst(ring, &dummy, 0) >= 0;
+	bool consumer = role == SHMRING_CONSUMER;
 	struct side *s = consumer ? &cons : &prod;
 
 	s->ring = ring;

@@ -376,7 +376,7 @@ static natsStatus out_publish(struct out *b, size_t i, const void *data, bool ex
 	jsPubOptions_Init(&po);
 	po.MsgId = id;
 	po.MaxWait = b->o->ack_wait_ms;
-	if (expect_prev) {
+	if (expect_prev && !b->o->unordered) {
 		msg_id(prev, sizeof(prev), b->instance, pos - 1);
 		po.ExpectLastMsgId = prev;
 	}
@@ -414,7 +414,7 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 	b.ring = bridge_open_ring(o, SHMRING_CONSUMER, &info);
 	if (!b.ring)
 		return 1;
-	br_compat_open(b.ring, &info);
+	br_compat_open(b.ring, &info, SHMRING_CONSUMER);
 	b.instance = bridge_ring_instance(o->ring, &info);
 	b.elem = info.elem_size;
 	b.state = calloc(b.cap, 1);
@@ -791,8 +791,14 @@ static bool in_in_order(struct in *b, struct fetched *f, size_t n)
 	natsStatus s = natsSubscription_GetConsumerInfo(&ci, b->sub, NULL, &jerr);
 	int64_t pending = s == NATS_OK ? ci->NumAckPending : -1;
 	uint64_t now = bridge_now_ns();
+	int queued = 0;
 
 	jsConsumerInfo_Destroy(ci);
+	/* Messages the client already received for this subscription (queued
+	 * for the next fetch) arrived after ours: they are newer, not lost.
+	 * Read after the reply, so that all delivered before it are counted. */
+	if (pending > 0 && natsSubscription_GetPending(b->sub, &queued, NULL) == NATS_OK)
+		pending -= queued;
 	if (pending >= 0 && pending <= (int64_t)n) {
 		b->suspect = false;
 		return true;
@@ -907,7 +913,7 @@ int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st)
 	b.ring = bridge_open_ring(o, SHMRING_PRODUCER, &info);
 	if (!b.ring)
 		return 1;
-	br_compat_open(b.ring, &info);
+	br_compat_open(b.ring, &info, SHMRING_PRODUCER);
 	b.elem = info.elem_size;
 	/* A batch must fit the ring, or it could never be pushed whole. */
 	b.batch = (size_t)o->batch < info.capacity ? (size_t)o->batch : info.capacity;
