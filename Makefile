@@ -172,6 +172,10 @@ $(BUILD)/tests/ring_workload: tests/ring_workload.c tests/msg.h $(LIB_SO)
 $(BUILD)/tests/test_tool $(BUILD)/tests/test_trace $(BUILD)/tests/test_bpftrace: \
 	$(TOOL) $(BUILD)/tests/ring_workload
 
+# The bridge tests run the tool against real nats-server processes.
+$(BUILD)/tests/test_bridge: $(TOOL)
+$(BUILD)/tests/test_bridge: TEST_CFLAGS += -DBRIDGE_HAVE_ZC=$(BRIDGE_HAVE_ZC)
+
 install: install-tool
 uninstall: uninstall-tool
 .PHONY: install-tool uninstall-tool

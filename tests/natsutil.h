@@ -202,8 +202,8 @@ static inline bool nu_wait_log(const char *file, const char *needle, int timeout
 
 struct nu_server {
 	char name[16];
-	char dir[PATH_MAX];  /* its store, config and log live here */
-	char conf[PATH_MAX + 16], log[PATH_MAX + 16];
+	char dir[512];	     /* its store, config and log live here */
+	char conf[640], log[640];
 	const char *host;    /* address to listen on */
 	const char *netns;   /* namespace to run in, or NULL */
 	int port, cport;     /* client and cluster ports */
@@ -291,10 +291,10 @@ static inline bool nu_cluster_start(struct nu_server *nodes, int n, const char *
 
 			memset(s, 0, sizeof(*s));
 			snprintf(s->name, sizeof(s->name), "n%d", i + 1);
-			snprintf(s->dir, sizeof(s->dir), "%s/%s", base, s->name);
+			snprintf(s->dir, sizeof(s->dir), "%.400s/%.15s", base, s->name);
 			mkdir(s->dir, 0755);
-			snprintf(s->conf, sizeof(s->conf), "%s/nats.conf", s->dir);
-			snprintf(s->log, sizeof(s->log), "%s/nats.log", s->dir);
+			snprintf(s->conf, sizeof(s->conf), "%.512s/nats.conf", s->dir);
+			snprintf(s->log, sizeof(s->log), "%.512s/nats.log", s->dir);
 			s->host = host;
 			s->netns = netns;
 			s->port = nu_free_port();

@@ -1,0 +1,601 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `shmring bridge` against real nats-server processes:
+ *
+ *   producers -> ring A -> bridge out -> JetStream -> bridge in -> ring B -> consumer
+ *
+ * Every message is checked at the consumer: its checksum and payload
+ * (tests/msg.h), its producer's sequence (first appearances strictly in
+ * order, none missing at the end), and the JetStream stream sequence that
+ * `bridge in --seq-offset` writes into the last 8 bytes of each element. A
+ * duplicate must be an earlier message again with the same stream sequence
+ * (a redelivery, which a consumer drops by "stream sequence <= last seen"),
+ * never a second copy in the stream.
+ *
+ * Scenarios: one server (10^6 messages); the same while both bridges are
+ * SIGKILLed and restarted at random and the server is restarted; a
+ * three-node cluster with the stream replicated three times and one node
+ * killed; the two "hosts" in two network namespaces joined by a veth pair;
+ * --dedup; backpressure from a slow consumer; messages of the wrong size.
+ *
+ * The tests take a lock so that they run one at a time: each is sized for
+ * the whole machine.
+ */
+#include "procutil.h"
+#include "msg.h"
+#include "natsutil.h"
+
+#include <sys/mman.h>
+
+#ifndef BRIDGE_HAVE_ZC
+#define BRIDGE_HAVE_ZC 0
+#endif
+
+#define ELEM	64
+#define SEQ_OFF (ELEM - 8) /* --seq-offset: the stream sequence */
+#define MSG_LEN SEQ_OFF	   /* msg_fill covers the bytes before it */
+#define MAXPROD 4
+
+/* ---- what the consumer saw, shared with the test process ---------------- */
+
+struct shared {
+	_Atomic uint64_t unique, dups, received;
+	_Atomic int failed;
+	_Atomic bool finish, done;
+	char why[512];
+};
+
+struct scenario {
+	const char *tag;
+	enum shmring_policy policy_a, policy_b;
+	int producers;
+	uint64_t per_producer;
+	size_t cap_a, cap_b;
+	int nodes;		/* servers: 1, or a cluster of 3 */
+	bool kill_bridges;	/* SIGKILL and restart the bridges at random */
+	bool restart_server;	/* restart the (single) server once */
+	bool kill_node;		/* SIGKILL one cluster node for good */
+	bool netns;		/* server and bridge out in one namespace, bridge in in another */
+	bool dedup;		/* bridge in --dedup: no duplicate may reach ring B */
+	bool strict;		/* no fault: stream sequences 1, 2, 3... exactly */
+	bool slow_start;	/* the consumer sleeps at first: ring B fills up */
+	int batch, in_ack_wait_ms;
+	int timeout_s;
+};
+
+static const char *tool_path(void)
+{
+	static char buf[PATH_MAX];
+
+	return build_path(buf, sizeof(buf), "shmring");
+}
+
+static void skip_unless_bridge(void)
+{
+#if !CONFIG_NATS
+	cr_skip_test("the bridge is not compiled in (CONFIG_NATS=n)");
+#endif
+	if (!nu_have("nats-server"))
+		cr_skip_test("nats-server is not installed (scripts/install-deps.sh installs it)");
+	if (access(tool_path(), X_OK))
+		cr_skip_test("%s is missing", tool_path());
+}
+
+/* The bridge tests use the whole machine: one at a time. */
+static void serialize(void)
+{
+	int fd = open("/tmp/shmring-test-bridge.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+
+	cr_assert_geq(fd, 0);
+	while (flock(fd, LOCK_EX) && errno == EINTR)
+		;
+	/* kept open: released when this test's process ends */
+}
+
+static void fail(struct shared *sh, const char *fmt, ...)
+{
+	va_list ap;
+	int expected = 0;
+
+	if (!atomic_compare_exchange_strong(&sh->failed, &expected, 1))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(sh->why, sizeof(sh->why), fmt, ap);
+	va_end(ap);
+}
+
+struct producer_arg {
+	const struct scenario *sc;
+	const char *ring;
+	uint32_t id;
+};
+
+static int producer(void *p)
+{
+	const struct producer_arg *a = p;
+	struct shmring *r = shmring_producer(a->sc->policy_a, a->ring, ELEM, a->sc->cap_a, NULL);
+	unsigned char m[ELEM] = { 0 };
+
+	if (!r)
+		return 10;
+	for (uint64_t s = 0; s < a->sc->per_producer; s++) {
+		msg_fill(m, MSG_LEN, a->id, s);
+		if (shmring_push(r, m))
+			return 11;
+	}
+	shmring_close(r);
+	return 0;
+}
+
+struct consumer_arg {
+	const struct scenario *sc;
+	const char *ring;
+	struct shared *sh;
+};
+
+/* Pops until told to finish and the ring is empty; checks everything. */
+static int consumer(void *p)
+{
+	const struct consumer_arg *a = p;
+	const struct scenario *sc = a->sc;
+	struct shared *sh = a->sh;
+	struct shmring *r = shmring_consumer(sc->policy_b, a->ring, ELEM, sc->cap_b, NULL);
+	uint64_t *first[MAXPROD + 1] = { 0 }, next[MAXPROD + 1] = { 0 }, max_stream = 0;
+	uint64_t total = (uint64_t)sc->producers * sc->per_producer, unique = 0;
+	unsigned char m[ELEM];
+
+	if (!r) {
+		fail(sh, "consumer: open ring B: %s", strerror(errno));
+		return 1;
+	}
+	for (int i = 1; i <= sc->producers; i++)
+		first[i] = calloc(sc->per_producer, sizeof(uint64_t));
+	if (sc->slow_start)
+		nu_sleep_ms(1500);
+	for (;;) {
+		uint32_t prod;
+		uint64_t seq, sseq;
+
+		if (shmring_timed_pop(r, m, 100000000ull)) {
+			if (atomic_load(&sh->finish))
+				break;
+			continue;
+		}
+		atomic_fetch_add(&sh->received, 1);
+		if (msg_check(m, MSG_LEN, &prod, &seq)) {
+			fail(sh, "corrupt message (checksum or payload) after %llu unique",
+			     (unsigned long long)unique);
+			continue;
+		}
+		memcpy(&sseq, m + SEQ_OFF, 8);
+		if (prod < 1 || prod > (uint32_t)sc->producers || seq >= sc->per_producer) {
+			fail(sh, "message from nowhere: producer %u seq %llu", prod,
+			     (unsigned long long)seq);
+			continue;
+		}
+		if (seq < next[prod]) {
+			/* Documented duplicate: a redelivery of the same stream
+			 * message, which "drop stream seq <= last seen" removes. */
+			if (first[prod][seq] != sseq)
+				fail(sh, "producer %u seq %llu twice in the stream (stream seqs "
+					 "%llu and %llu)",
+				     prod, (unsigned long long)seq,
+				     (unsigned long long)first[prod][seq],
+				     (unsigned long long)sseq);
+			else if (sseq > max_stream)
+				fail(sh, "duplicate with a stream seq above the last seen");
+			atomic_fetch_add(&sh->dups, 1);
+			continue;
+		}
+		if (seq > next[prod]) {
+			fail(sh, "producer %u: seq %llu after %llu (lost or reordered)", prod,
+			     (unsigned long long)seq, (unsigned long long)next[prod]);
+			next[prod] = seq; /* report once */
+		}
+		if (sseq <= max_stream)
+			fail(sh, "new message with stream seq %llu after %llu",
+			     (unsigned long long)sseq, (unsigned long long)max_stream);
+		if (sc->strict && sseq != unique + 1)
+			fail(sh, "stream seq %llu for unique message %llu",
+			     (unsigned long long)sseq, (unsigned long long)unique + 1);
+		first[prod][seq] = sseq;
+		max_stream = sseq;
+		next[prod] = seq + 1;
+		unique++;
+		atomic_store(&sh->unique, unique);
+		if (unique == total)
+			atomic_store(&sh->done, true);
+	}
+	shmring_close(r);
+	return 0;
+}
+
+/* ---- bridges ------------------------------------------------------------- */
+
+struct bridge {
+	char *argv[40];
+	int argc;
+	char log[PATH_MAX + 32];
+	const char *netns;
+	pid_t pid;
+	int kills;
+};
+
+static void arg(struct bridge *b, const char *s)
+{
+	cr_assert_lt(b->argc, 39);
+	b->argv[b->argc++] = strdup(s);
+	b->argv[b->argc] = NULL;
+}
+
+static void bridge_start(struct bridge *b)
+{
+	b->pid = nu_spawn(b->argv, b->log, b->netns);
+	cr_assert_gt(b->pid, 0);
+}
+
+/* SIGTERM: the bridge must drain and exit 0. */
+static void bridge_term(struct bridge *b)
+{
+	int st = nu_stop(b->pid, SIGTERM, 15000);
+
+	cr_expect_eq(st, 0, "bridge %s exited with %d after SIGTERM (log %s)", b->argv[2], st,
+		     b->log);
+	b->pid = 0;
+}
+
+static void bridge_free(struct bridge *b)
+{
+	for (int i = 0; i < b->argc; i++)
+		free(b->argv[i]);
+	b->argc = 0;
+}
+
+/* ---- network namespaces -------------------------------------------------- */
+
+static bool sh_ok(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd) == 0;
+}
+
+/* Two namespaces joined by a veth pair, 169.254.77.1 (A) and .2 (B):
+ * link-local addresses that exist only between these two namespaces. */
+static bool netns_up(const char *a, const char *b, const char *va, const char *vb)
+{
+	return sh_ok("ip netns add %s && ip netns add %s", a, b) &&
+	       sh_ok("ip link add %s type veth peer name %s", va, vb) &&
+	       sh_ok("ip link set %s netns %s && ip link set %s netns %s", va, a, vb, b) &&
+	       sh_ok("ip -n %s addr add 169.254.77.1/30 dev %s && ip -n %s link set %s up && "
+		     "ip -n %s link set lo up",
+		     a, va, a, va, a) &&
+	       sh_ok("ip -n %s addr add 169.254.77.2/30 dev %s && ip -n %s link set %s up && "
+		     "ip -n %s link set lo up",
+		     b, vb, b, vb, b);
+}
+
+static void netns_down(const char *a, const char *b)
+{
+	sh_ok("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; true", a, b);
+}
+
+/* ---- the scenario runner ------------------------------------------------- */
+
+static unsigned int rnd(unsigned int *state, unsigned int lo, unsigned int hi)
+{
+	*state = *state * 1103515245u + 12345u;
+	return lo + (*state >> 8) % (hi - lo + 1);
+}
+
+static void run(const struct scenario *sc)
+{
+	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char base[PATH_MAX], urls[512], subject[96], stream[64], durable[64], num[32],
+		nsa[32], nsb[32], va[16], vb[16], url_in[512];
+	struct nu_server nodes[NU_MAX_NODES];
+	struct producer_arg pa[MAXPROD];
+	struct consumer_arg ca;
+	struct bridge out = { 0 }, in = { 0 };
+	pid_t prod[MAXPROD], cons;
+	uint64_t total = (uint64_t)sc->producers * sc->per_producer, start, deadline;
+	unsigned int rs = (unsigned int)getpid() ^ (unsigned int)time(NULL);
+	int server_restarts = 0, node_kills = 0, in_kills = 0, out_kills = 0;
+	bool fault_done = false;
+	const char *host = "127.0.0.1";
+	TEST_NAME(ring_a, "bra");
+	TEST_NAME(ring_b, "brb");
+
+	cr_assert_neq(sh, MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	nu_tmpdir(base, sizeof(base), sc->tag);
+	cr_assert(base[0], "mkdtemp: %s", strerror(errno));
+	snprintf(subject, sizeof(subject), "shmring.test.%s.%d", sc->tag, (int)getpid());
+	snprintf(stream, sizeof(stream), "T%s%d", sc->tag, (int)getpid());
+	snprintf(durable, sizeof(durable), "d%s%d", sc->tag, (int)getpid());
+	snprintf(nsa, sizeof(nsa), "shmr-a-%d", (int)getpid());
+	snprintf(nsb, sizeof(nsb), "shmr-b-%d", (int)getpid());
+	snprintf(va, sizeof(va), "shva%d", (int)getpid() % 100000);
+	snprintf(vb, sizeof(vb), "shvb%d", (int)getpid() % 100000);
+	if (sc->netns) {
+		netns_down(nsa, nsb);
+		cr_assert(netns_up(nsa, nsb, va, vb), "could not set up the namespaces");
+		host = "169.254.77.1";
+	}
+	cr_assert(nu_cluster_start(nodes, sc->nodes, base, host, sc->netns ? nsa : NULL),
+		  "nats-server did not start (logs in %s)", base);
+	nu_urls(urls, sizeof(urls), nodes, sc->nodes);
+	snprintf(url_in, sizeof(url_in), "%s", urls);
+
+	ca = (struct consumer_arg){ .sc = sc, .ring = ring_b, .sh = sh };
+	cons = fork_child(consumer, &ca);
+
+	/* bridge out creates ring A from options; bridge in opens ring B, which
+	 * the consumer made, with the geometry its header records. */
+	snprintf(out.log, sizeof(out.log), "%s/bridge-out.log", base);
+	arg(&out, tool_path());
+	arg(&out, "bridge");
+	arg(&out, "out");
+	arg(&out, ring_a);
+	arg(&out, urls);
+	arg(&out, subject);
+	arg(&out, "--create-stream");
+	arg(&out, stream);
+	arg(&out, "--policy");
+	arg(&out, sc->policy_a == SHMRING_SPSC ? "spsc" :
+		  sc->policy_a == SHMRING_MPSC ? "mpsc" :
+						 "mpmc");
+	arg(&out, "--elem-size");
+	arg(&out, "64");
+	snprintf(num, sizeof(num), "%zu", sc->cap_a);
+	arg(&out, "--capacity");
+	arg(&out, num);
+	arg(&out, "--ack-wait");
+	arg(&out, "2000");
+	if (sc->nodes > 1) {
+		snprintf(num, sizeof(num), "%d", sc->nodes);
+		arg(&out, "--replicas");
+		arg(&out, num);
+	}
+	out.netns = sc->netns ? nsa : NULL;
+
+	snprintf(in.log, sizeof(in.log), "%s/bridge-in.log", base);
+	arg(&in, tool_path());
+	arg(&in, "bridge");
+	arg(&in, "in");
+	arg(&in, url_in);
+	arg(&in, subject);
+	arg(&in, ring_b);
+	arg(&in, "--durable");
+	arg(&in, durable);
+	arg(&in, "--create-stream");
+	arg(&in, stream);
+	if (sc->nodes > 1) {
+		snprintf(num, sizeof(num), "%d", sc->nodes);
+		arg(&in, "--replicas");
+		arg(&in, num);
+	}
+	arg(&in, "--seq-offset");
+	snprintf(num, sizeof(num), "%d", SEQ_OFF);
+	arg(&in, num);
+	arg(&in, "--batch");
+	snprintf(num, sizeof(num), "%d", sc->batch);
+	arg(&in, num);
+	arg(&in, "--ack-wait");
+	snprintf(num, sizeof(num), "%d", sc->in_ack_wait_ms);
+	arg(&in, num);
+	if (sc->dedup)
+		arg(&in, "--dedup");
+	in.netns = sc->netns ? nsb : NULL;
+
+	/* Ring B must exist before bridge in opens it with its geometry. */
+	for (int i = 0; i < 500; i++) {
+		SHMRING_INFO(info);
+
+		if (!shmring_stat(ring_b, &info))
+			break;
+		nu_sleep_ms(10);
+	}
+	bridge_start(&in);
+	bridge_start(&out);
+	for (int i = 0; i < sc->producers; i++) {
+		pa[i] = (struct producer_arg){ .sc = sc, .ring = ring_a, .id = (uint32_t)i + 1 };
+		prod[i] = fork_child(producer, &pa[i]);
+	}
+
+	start = nu_now_ns();
+	deadline = start + (uint64_t)sc->timeout_s * 1000000000ull;
+	{
+		uint64_t next_kill = start + rnd(&rs, 300, 900) * 1000000ull;
+
+		while (!atomic_load(&sh->done) && !atomic_load(&sh->failed) &&
+		       nu_now_ns() < deadline) {
+			uint64_t now = nu_now_ns(), u = atomic_load(&sh->unique);
+
+			nu_sleep_ms(20);
+			/* The server restart and the node loss, once, a third
+			 * of the way through. */
+			if (!fault_done && u > total / 3) {
+				fault_done = true;
+				if (sc->restart_server) {
+					nu_server_stop(&nodes[0], SIGTERM);
+					nu_sleep_ms(rnd(&rs, 100, 1000));
+					cr_assert(nu_server_run(&nodes[0]),
+						  "nats-server did not come back (%s)",
+						  nodes[0].log);
+					server_restarts++;
+				}
+				if (sc->kill_node) {
+					nu_server_stop(&nodes[rnd(&rs, 0, 2)], SIGKILL);
+					node_kills++;
+				}
+			}
+			if (sc->kill_bridges && now >= next_kill && u < total * 9 / 10) {
+				/* Which bridge: out, in, or both. Without the
+				 * library's peek (BRIDGE_HAVE_ZC 0), bridge out pops
+				 * before the PubAck and a kill would lose those
+				 * elements: then only bridge in is killed. */
+				unsigned int which = BRIDGE_HAVE_ZC ? rnd(&rs, 0, 2) : 1;
+
+				if (which != 1) {
+					nu_stop(out.pid, SIGKILL, 1000);
+					out_kills++;
+				}
+				if (which != 0) {
+					nu_stop(in.pid, SIGKILL, 1000);
+					in_kills++;
+				}
+				nu_sleep_ms(rnd(&rs, 0, 300));
+				if (which != 1)
+					bridge_start(&out);
+				if (which != 0)
+					bridge_start(&in);
+				next_kill = nu_now_ns() + rnd(&rs, 400, 1500) * 1000000ull;
+			}
+		}
+	}
+	{
+		double secs = (double)(nu_now_ns() - start) / 1e9;
+		uint64_t dups = atomic_load(&sh->dups), bound;
+
+		/* Stop everything: the bridges must drain and exit 0. */
+		bridge_term(&out);
+		bridge_term(&in);
+		atomic_store(&sh->finish, true);
+		expect_child_ok(cons);
+		for (int i = 0; i < sc->producers; i++)
+			expect_child_ok(prod[i]);
+		cr_assert_not(atomic_load(&sh->failed), "%s: %s (logs in %s)", sc->tag, sh->why,
+			      base);
+		cr_assert_eq(atomic_load(&sh->unique), total,
+			     "%s: %llu of %llu messages arrived in %.1f s (logs in %s)", sc->tag,
+			     (unsigned long long)atomic_load(&sh->unique),
+			     (unsigned long long)total, secs, base);
+		/* Duplicates: a crash of bridge in between push and the flush
+		 * of its acks leaves at most one batch unacknowledged, and so
+		 * does a server that goes away with the acks in flight. */
+		bound = (uint64_t)sc->batch * (uint64_t)(in_kills + server_restarts + node_kills);
+		fprintf(stderr,
+			"bridge %s: %llu messages checked in %.1f s (%.0f/s), %d out and %d in "
+			"SIGKILLs, %d server restarts, %d nodes killed, %llu duplicates "
+			"(bound %llu)\n",
+			sc->tag, (unsigned long long)total, secs, (double)total / secs, out_kills,
+			in_kills, server_restarts, node_kills, (unsigned long long)dups,
+			(unsigned long long)bound);
+		if (sc->dedup || sc->strict)
+			cr_assert_eq(dups, 0, "%s: %llu duplicates", sc->tag,
+				     (unsigned long long)dups);
+		cr_assert_leq(dups, bound, "%s: %llu duplicates, more than %llu", sc->tag,
+			      (unsigned long long)dups, (unsigned long long)bound);
+	}
+	{
+		/* The counters, as another process reads them. */
+		static struct proc p;
+		char *argv[] = { (char *)tool_path(), "bridge", "--stats", (char *)ring_b, NULL };
+		char line[512];
+
+		cr_assert_eq(proc_run(&p, argv, 10000), 0);
+		cr_assert_not_null(line_starting(p.outbuf, ring_b, line, sizeof(line)),
+				   "%s", p.outbuf);
+		fprintf(stderr, "%s", p.outbuf);
+	}
+	for (int i = 0; i < sc->nodes; i++)
+		nu_server_stop(&nodes[i], SIGTERM);
+	if (sc->netns)
+		netns_down(nsa, nsb);
+	bridge_free(&out);
+	bridge_free(&in);
+	shmring_unlink(ring_a);
+	shmring_unlink(ring_b);
+	{
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.out", ring_a);
+		unlink(path);
+		snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.in", ring_b);
+		unlink(path);
+	}
+	nu_rmtree(base);
+	munmap(sh, sizeof(*sh));
+}
+
+/* ---- the tests ----------------------------------------------------------- */
+
+Test(bridge, million_messages_through_one_server, .timeout = 400)
+{
+	struct scenario sc = {
+		.tag = "one", .policy_a = SHMRING_MPSC, .policy_b = SHMRING_SPSC,
+		.producers = 2, .per_producer = 500000, .cap_a = 4096, .cap_b = 4096,
+		.nodes = 1, .strict = true, .batch = 256, .in_ack_wait_ms = 5000,
+		.timeout_s = 300,
+	};
+
+	skip_unless_bridge();
+	serialize();
+	run(&sc);
+}
+
+Test(bridge, bridges_killed_and_server_restarted, .timeout = 400)
+{
+	struct scenario sc = {
+		.tag = "kill", .policy_a = SHMRING_MPSC, .policy_b = SHMRING_SPSC,
+		.producers = 2, .per_producer = 100000, .cap_a = 4096, .cap_b = 4096,
+		.nodes = 1, .kill_bridges = true, .restart_server = true, .batch = 128,
+		.in_ack_wait_ms = 1000, .timeout_s = 300,
+	};
+
+	skip_unless_bridge();
+	serialize();
+	run(&sc);
+}
+
+Test(bridge, dedup_pushes_each_message_once, .timeout = 400)
+{
+	struct scenario sc = {
+		.tag = "dedup", .policy_a = SHMRING_SPSC, .policy_b = SHMRING_SPSC,
+		.producers = 1, .per_producer = 100000, .cap_a = 1024, .cap_b = 512,
+		.nodes = 1, .kill_bridges = true, .dedup = true, .slow_start = true,
+		.batch = 128, .in_ack_wait_ms = 1000, .timeout_s = 300,
+	};
+
+	skip_unless_bridge();
+	serialize();
+	run(&sc);
+}
+
+Test(bridge, three_node_cluster_loses_a_node, .timeout = 400)
+{
+	struct scenario sc = {
+		.tag = "cluster", .policy_a = SHMRING_MPSC, .policy_b = SHMRING_SPSC,
+		.producers = 2, .per_producer = 50000, .cap_a = 4096, .cap_b = 4096,
+		.nodes = 3, .kill_node = true, .batch = 256, .in_ack_wait_ms = 2000,
+		.timeout_s = 300,
+	};
+
+	skip_unless_bridge();
+	serialize();
+	run(&sc);
+}
+
+Test(bridge, two_hosts_in_network_namespaces, .timeout = 400)
+{
+	struct scenario sc = {
+		.tag = "netns", .policy_a = SHMRING_SPSC, .policy_b = SHMRING_MPSC,
+		.producers = 1, .per_producer = 100000, .cap_a = 2048, .cap_b = 2048,
+		.nodes = 1, .strict = true, .batch = 256, .in_ack_wait_ms = 5000,
+		.timeout_s = 300,
+	};
+
+	skip_unless_bridge();
+	if (!is_root())
+		cr_skip_test("network namespaces need root");
+	if (!nu_have("ip"))
+		cr_skip_test("ip (iproute2) is not installed");
+	serialize();
+	run(&sc);
+}
