@@ -91,7 +91,7 @@ static void on_disconnected(natsConnection *nc, void *closure)
 	struct conn *c = closure;
 
 	(void)nc;
-	if (c->up)
+	if (c->up && !bridge_stop)
 		bridge_log(c->o, "disconnected; reconnecting");
 	c->up = false;
 	atomic_store(&c->st->connected, 0);
@@ -203,16 +203,19 @@ static bool conn_open(struct conn *c, const struct bridge_opts *o, struct bridge
 	return true;
 }
 
+/* Closes the connection and waits for the client's threads: its callbacks
+ * (closed, disconnected, late PubAcks) point into the bridge's state. */
 static void conn_close(struct conn *c)
 {
-	jsCtx_Destroy(c->js);
 	if (c->nc) {
 		natsConnection_FlushTimeout(c->nc, 1000);
 		natsConnection_Close(c->nc);
-		natsConnection_Destroy(c->nc);
 	}
+	jsCtx_Destroy(c->js);
+	natsConnection_Destroy(c->nc);
 	c->js = NULL;
 	c->nc = NULL;
+	nats_CloseAndWait(5000);
 }
 
 /* --create-stream: makes the stream for SUBJECT unless it exists. Retries
@@ -404,13 +407,15 @@ static void out_expire(struct out *b, uint64_t now)
 
 int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 {
-	struct out b = { .o = o, .st = st, .cap = (size_t)o->max_inflight };
+	/* Static: the client's threads may call back until conn_close ends. */
+	static struct out b;
 	struct shmring_info info;
 	jsOptions jso;
 	uint64_t drain_deadline = 0, backoff_until = 0;
 	long backoff = 10;
 	int rc = 1;
 
+	b = (struct out){ .o = o, .st = st, .cap = (size_t)o->max_inflight };
 	b.ring = bridge_open_ring(o, SHMRING_CONSUMER, &info);
 	if (!b.ring)
 		return 1;
@@ -642,6 +647,7 @@ struct in {
 	 * overtake them. While suspect, a batch is pushed only when the
 	 * consumer has no unacknowledged message outside it. */
 	bool suspect;
+	char stream[256]; /* the consumer's stream, from the messages' metadata */
 };
 
 static bool in_subscribe(struct in *b)
@@ -788,7 +794,9 @@ static bool in_in_order(struct in *b, struct fetched *f, size_t n)
 {
 	jsConsumerInfo *ci = NULL;
 	jsErrCode jerr = 0;
-	natsStatus s = natsSubscription_GetConsumerInfo(&ci, b->sub, NULL, &jerr);
+	/* By name: the subscription's own info call fails (invalid
+	 * subscription) when it bound to a durable that existed already. */
+	natsStatus s = js_GetConsumerInfo(&ci, b->c.js, b->stream, b->o->durable, NULL, &jerr);
 	int64_t pending = s == NATS_OK ? ci->NumAckPending : -1;
 	uint64_t now = bridge_now_ns();
 	int queued = 0;
@@ -835,6 +843,8 @@ static void in_batch(struct in *b, natsMsgList *list)
 
 		f[i] = (struct fetched){ .m = list->Msgs[i], .delivered = 1 };
 		if (natsMsg_GetMetaData(&meta, f[i].m) == NATS_OK) {
+			if (!b->stream[0] && meta->Stream)
+				snprintf(b->stream, sizeof(b->stream), "%s", meta->Stream);
 			f[i].seq = meta->Sequence.Stream;
 			f[i].delivered = meta->NumDelivered;
 			jsMsgMetaData_Destroy(meta);
@@ -904,12 +914,14 @@ out:
 
 int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st)
 {
-	struct in b = { .o = o, .st = st };
+	/* Static: the client's threads may call back until conn_close ends. */
+	static struct in b;
 	struct shmring_info info;
 	jsOptions jso;
 	long backoff = 100;
 	int failures = 0, rc = 1;
 
+	b = (struct in){ .o = o, .st = st };
 	b.ring = bridge_open_ring(o, SHMRING_PRODUCER, &info);
 	if (!b.ring)
 		return 1;
