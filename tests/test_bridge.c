@@ -59,6 +59,7 @@ struct scenario {
 	bool dedup;		/* bridge in --dedup: no duplicate may reach ring B */
 	bool strict;		/* no fault: stream sequences 1, 2, 3... exactly */
 	bool slow_start;	/* the consumer sleeps at first: ring B fills up */
+	int inject_crashes;	/* bridge in dies between push and ack this often */
 	int batch, in_ack_wait_ms;
 	int timeout_s;
 };
@@ -304,7 +305,8 @@ static void run(const struct scenario *sc)
 	pid_t prod[MAXPROD], cons;
 	uint64_t total = (uint64_t)sc->producers * sc->per_producer, start, deadline;
 	unsigned int rs = (unsigned int)getpid() ^ (unsigned int)time(NULL);
-	int server_restarts = 0, node_kills = 0, in_kills = 0, out_kills = 0;
+	uint64_t dups_seen = 0;
+	int server_restarts = 0, node_kills = 0, in_kills = 0, out_kills = 0, crashes = 0;
 	bool fault_done = false;
 	const char *host = "127.0.0.1";
 	TEST_NAME(ring_a, "bra");
@@ -388,8 +390,10 @@ static void run(const struct scenario *sc)
 	arg(&in, "--ack-wait");
 	snprintf(num, sizeof(num), "%d", sc->in_ack_wait_ms);
 	arg(&in, num);
-	if (sc->dedup)
+	if (sc->dedup) {
 		arg(&in, "--dedup");
+		arg(&in, "-vv");
+	}
 	in.netns = sc->netns ? nsb : NULL;
 
 	/* Ring B must exist before bridge in opens it with its geometry. */
@@ -400,7 +404,12 @@ static void run(const struct scenario *sc)
 			break;
 		nu_sleep_ms(10);
 	}
+	if (sc->inject_crashes) {
+		snprintf(num, sizeof(num), "%u", rnd(&rs, 2, 40));
+		setenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH", num, 1);
+	}
 	bridge_start(&in);
+	unsetenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH");
 	bridge_start(&out);
 	for (int i = 0; i < sc->producers; i++) {
 		pa[i] = (struct producer_arg){ .sc = sc, .ring = ring_a, .id = (uint32_t)i + 1 };
@@ -456,17 +465,29 @@ static void run(const struct scenario *sc)
 					bridge_start(&in);
 				next_kill = nu_now_ns() + rnd(&rs, 400, 1500) * 1000000ull;
 			}
+			/* An injected crash (between push and ack): restart. */
+			if (in.pid > 0 && waitpid(in.pid, NULL, WNOHANG) == in.pid) {
+				in_kills++;
+				crashes++;
+				if (crashes < sc->inject_crashes) {
+					snprintf(num, sizeof(num), "%u", rnd(&rs, 2, 40));
+					setenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH", num, 1);
+				}
+				bridge_start(&in);
+				unsetenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH");
+			}
 		}
 	}
 	{
 		double secs = (double)(nu_now_ns() - start) / 1e9;
-		uint64_t dups = atomic_load(&sh->dups), bound;
+		uint64_t dups, bound;
 
 		/* Stop everything: the bridges must drain and exit 0. */
 		int st_out = bridge_term(&out), st_in = bridge_term(&in);
 
 		atomic_store(&sh->finish, true);
 		expect_child_ok(cons);
+		dups = dups_seen = atomic_load(&sh->dups);
 		for (int i = 0; i < sc->producers; i++)
 			expect_child_ok(prod[i]);
 		cr_assert_not(atomic_load(&sh->failed), "%s: %s (logs in %s)", sc->tag, sh->why,
@@ -502,10 +523,26 @@ static void run(const struct scenario *sc)
 		char *argv[] = { (char *)tool_path(), "bridge", "--stats", (char *)ring_b, NULL };
 		char line[512];
 
+		unsigned long long fw, ack, redel, rej, rec, dup;
+
 		cr_assert_eq(proc_run(&p, argv, 10000), 0);
 		cr_assert_not_null(line_starting(p.outbuf, ring_b, line, sizeof(line)),
 				   "%s", p.outbuf);
 		fprintf(stderr, "%s", p.outbuf);
+		cr_assert_eq(sscanf(line, "%*s %*s %*s %llu %llu %llu %llu %llu %llu", &fw, &ack,
+				    &redel, &rej, &rec, &dup),
+			     6, "%s", line);
+		/* Everything pushed once, plus the documented duplicates. */
+		cr_assert_eq(fw, total + dups_seen, "%s", line);
+		if (sc->inject_crashes) {
+			/* Each crash left a pushed batch unacknowledged. */
+			cr_assert_geq(redel, (unsigned long long)sc->inject_crashes, "%s", line);
+			if (sc->dedup)
+				cr_assert_geq(dup, (unsigned long long)sc->inject_crashes,
+					      "%s: --dedup dropped nothing", line);
+			else
+				cr_assert_geq(dups_seen, (uint64_t)sc->inject_crashes, "%s", line);
+		}
 	}
 	for (int i = 0; i < sc->nodes; i++)
 		nu_server_stop(&nodes[i], SIGTERM);
@@ -557,13 +594,29 @@ Test(bridge, bridges_killed_and_server_restarted, .timeout = 400)
 	run(&sc);
 }
 
+/* A crash between push and ack: JetStream delivers that batch again. */
+Test(bridge, crash_between_push_and_ack_repeats_one_batch, .timeout = 400)
+{
+	struct scenario sc = {
+		.tag = "crash", .policy_a = SHMRING_SPSC, .policy_b = SHMRING_SPSC,
+		.producers = 1, .per_producer = 50000, .cap_a = 1024, .cap_b = 512,
+		.nodes = 1, .inject_crashes = 4, .slow_start = true, .batch = 100,
+		.in_ack_wait_ms = 1000, .timeout_s = 300,
+	};
+
+	skip_unless_bridge();
+	serialize();
+	run(&sc);
+}
+
+/* The same crashes with --dedup: not one duplicate reaches the ring. */
 Test(bridge, dedup_pushes_each_message_once, .timeout = 400)
 {
 	struct scenario sc = {
 		.tag = "dedup", .policy_a = SHMRING_SPSC, .policy_b = SHMRING_SPSC,
-		.producers = 1, .per_producer = 100000, .cap_a = 1024, .cap_b = 512,
-		.nodes = 1, .kill_bridges = true, .dedup = true, .slow_start = true,
-		.batch = 128, .in_ack_wait_ms = 1000, .timeout_s = 300,
+		.producers = 1, .per_producer = 50000, .cap_a = 1024, .cap_b = 512,
+		.nodes = 1, .inject_crashes = 4, .dedup = true, .slow_start = true,
+		.batch = 100, .in_ack_wait_ms = 1000, .timeout_s = 300,
 	};
 
 	skip_unless_bridge();

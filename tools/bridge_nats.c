@@ -37,6 +37,7 @@
 #include <limits.h>
 #include <nats/nats.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -648,6 +649,11 @@ struct in {
 	 * consumer has no unacknowledged message outside it. */
 	bool suspect;
 	char stream[256]; /* the consumer's stream, from the messages' metadata */
+	/* Tests: SHMRING_BRIDGE_CRASH_AFTER_BATCH=K kills the bridge (SIGKILL)
+	 * after it pushed its K-th batch, before it acknowledges it: the
+	 * moment that makes JetStream deliver the batch again. */
+	long crash_after;
+	long batches;
 };
 
 static bool in_subscribe(struct in *b)
@@ -770,6 +776,7 @@ static size_t in_push(struct in *b, natsMsg **msgs, const uint64_t *seqs, size_t
 			return done;
 		}
 		BRIDGE_PROBE(push, o->ring, pos, (size_t)r);
+		atomic_fetch_add(&b->st->c.forwarded, (uint64_t)r);
 		done += (size_t)r;
 	}
 	return done;
@@ -882,20 +889,29 @@ static void in_batch(struct in *b, natsMsgList *list)
 			atomic_fetch_add(&b->st->c.duplicates, 1);
 			continue;
 		}
+		if (o->verbose > 1 && f[i].delivered > 1)
+			bridge_log(o, "stream message %" PRIu64 " delivered %" PRIu64
+				      " times, pushed",
+				   f[i].seq, f[i].delivered);
 		keep[n] = m;
 		seqs[n++] = f[i].seq;
 	}
 	pushed = in_push(b, keep, seqs, n);
+	if (pushed && ++b->batches == b->crash_after) {
+		if (o->verbose > 1)
+			bridge_log(o, "crashing after pushing stream messages %" PRIu64
+				      "..%" PRIu64,
+				   seqs[0], seqs[pushed - 1]);
+		raise(SIGKILL);
+	}
 	for (size_t i = 0; i < pushed; i++)
 		natsMsg_Ack(keep[i], NULL);
 	/* What could not be pushed (stopping on a full ring) goes back now
 	 * rather than after AckWait. */
 	for (size_t i = pushed; i < n; i++)
 		natsMsg_Nak(keep[i], NULL);
-	if (pushed) {
-		atomic_fetch_add(&b->st->c.forwarded, pushed);
+	if (pushed)
 		BRIDGE_PROBE(ack, o->ring, seqs[0], pushed);
-	}
 	/* The server has the acks before the next fetch: a crash leaves at
 	 * most this batch unacknowledged. */
 	s = natsConnection_FlushTimeout(b->c.nc, 2000);
@@ -922,6 +938,11 @@ int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st)
 	int failures = 0, rc = 1;
 
 	b = (struct in){ .o = o, .st = st };
+	{
+		const char *e = getenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH");
+
+		b.crash_after = e ? atol(e) : 0;
+	}
 	b.ring = bridge_open_ring(o, SHMRING_PRODUCER, &info);
 	if (!b.ring)
 		return 1;
