@@ -60,8 +60,8 @@ ifeq ($(CONFIG_IO_URING),y)
 LIB_LIBS += -luring
 endif
 
-LIB_SRCS := src/common.c src/mem.c src/ring.c src/queue.c src/wait.c src/waitfd.c \
-	src/endpoint.c src/probes.c src/inspect.c
+LIB_SRCS := src/common.c src/mem.c src/ring.c src/roles.c src/queue.c src/repair.c \
+	src/wait.c src/waitfd.c src/endpoint.c src/probes.c src/inspect.c
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIB_SO := $(BUILD)/libshmring.so.$(VERSION)
 LIB_SONAME := libshmring.so.$(VERSION_MAJOR)

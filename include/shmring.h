@@ -58,6 +58,9 @@ struct shmring_opts {
 			 0 = default (see SHMRING_DEFAULT_SPIN_NS), < 0 = never */
 	const char *hugetlbfs; /* hugetlbfs mount for SHMRING_F_HUGE; NULL = first in
 				  /proc/mounts */
+	uid_t trusted_uid;     /* also use existing segments this user owns (a
+				  deliberate cross-user setup); 0: only those
+				  of the caller's effective uid and of root */
 };
 
 /* Declare and zero an options struct with its size filled in:
@@ -188,6 +191,48 @@ SHMRING_API int shmring_timed_pop(struct shmring *ring, void *elem, uint64_t tim
 SHMRING_API ssize_t shmring_push_burst(struct shmring *ring, const void *elems, size_t n);
 SHMRING_API ssize_t shmring_pop_burst(struct shmring *ring, void *elems, size_t n);
 
+/* Zero-copy: elements lent in place, in the ring's own memory.
+ *
+ * shmring_reserve (producers) borrows up to N consecutive free slots (a run
+ * ends where the ring wraps): returns how many (0 when full; the fd re-arms
+ * as after EAGAIN), the first element in *FIRST and the bytes from one
+ * element to the next in *STRIDE. Write them, then shmring_commit publishes
+ * the first N of them, in order; the rest of the reservation is given back
+ * (consumers never see it). shmring_commit(ring, 0) gives it all back.
+ *
+ * shmring_peek (consumers) borrows up to N consecutive ready elements in
+ * place (0 when empty); shmring_release frees the first N of them and leaves
+ * the rest in the ring.
+ *
+ * One outstanding reservation or peek per handle: any other data call on the
+ * handle meanwhile fails with EBUSY. A process that dies holding a
+ * reservation of an MPSC/MPMC ring has it repaired (the slots are skipped:
+ * see shmring_info.abandoned); one that dies holding a peek leaves the
+ * elements to the next consumer (delivered again).
+ * errno: EINVAL (NULL argument, N of 0, the wrong role; commit/release of
+ * more than was borrowed, or with nothing borrowed), EBUSY, EBADF (a handle
+ * inherited over fork), EPROTO. */
+SHMRING_API ssize_t shmring_reserve(struct shmring *ring, size_t n, void **first,
+				    size_t *stride);
+SHMRING_API int shmring_commit(struct shmring *ring, size_t n);
+SHMRING_API ssize_t shmring_peek(struct shmring *ring, size_t n, void **first,
+				 size_t *stride);
+SHMRING_API int shmring_release(struct shmring *ring, size_t n);
+
+/* Blocks until this handle's next try call, reserve or peek can succeed:
+ * 0, or -1 with ETIMEDOUT (TIMEOUT_NS passed; UINT64_MAX: never), EBUSY
+ * (a borrow is outstanding), EBADF, EINVAL. It may return 0 without
+ * progress now and then (another consumer or producer was faster): callers
+ * retry, as with any wakeup. */
+SHMRING_API int shmring_wait(struct shmring *ring, uint64_t timeout_ns);
+
+/* The ring position of the first element of the outstanding reservation or
+ * peek (the others follow consecutively), else of the next element this
+ * handle would use (MPMC, MPSC producers: a hint). Positions count from 0
+ * when the ring was made and never repeat within one ring instance
+ * (shmring_info.instance): with it, an element's identity. */
+SHMRING_API uint64_t shmring_position(const struct shmring *ring);
+
 /* State, as of the call (other processes move it on). For MPSC/MPMC, pending
  * counts positions producers have claimed, including any still being
  * written. A NULL ring gives 0 (empty: true, full: false) and EINVAL. */
@@ -286,7 +331,7 @@ SHMRING_API int shmring_endpoint_unlink(const char *name);
 /* A process that holds a role on a ring. */
 struct shmring_holder {
 	pid_t pid;
-	bool alive; /* still runs: same pid and start time, not a zombie */
+	bool alive; /* still holds its role (its process lives) */
 };
 
 /* A snapshot of a ring's header. Counters are as of the read: processes
@@ -309,11 +354,17 @@ struct shmring_info {
 	uint64_t consumer_wakes; /* futex wakes producers made for consumers */
 	uint64_t opens;		 /* handles opened on the ring, ever */
 	/* Registered holders (a dead one keeps its entry until someone takes
-	 * it over); *_extra counts holders beyond the table (MPSC/MPMC). */
+	 * it over); *_extra counts live holders beyond the table (MPSC/MPMC). */
 	unsigned int nproducers, nconsumers;
 	uint64_t producers_extra, consumers_extra;
 	struct shmring_holder producers[SHMRING_INFO_HOLDERS];
 	struct shmring_holder consumers[SHMRING_INFO_HOLDERS];
+	/* Slots repaired after their claimer died (a producer between claim
+	 * and publish, an MPMC consumer between take and free), ever. */
+	uint64_t abandoned;
+	/* Random, chosen when the ring was initialised: a ring removed and
+	 * made again under the same name has another. */
+	uint64_t instance;
 };
 
 #define SHMRING_INFO(name) \

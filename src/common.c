@@ -40,6 +40,8 @@ int shmring__opts_read(const struct shmring_opts *opts, struct shmring__opts *ou
 		out->spin_ns = opts->spin_ns < 0 ? 0 : opts->spin_ns;
 	if (OPT_HAS(hugetlbfs))
 		out->hugetlbfs = opts->hugetlbfs;
+	if (OPT_HAS(trusted_uid))
+		out->trusted_uid = opts->trusted_uid;
 #undef OPT_HAS
 	if (out->flags & ~(unsigned int)(SHMRING_F_HUGE | SHMRING_F_NOHUGE |
 					 SHMRING_F_MLOCK | SHMRING_F_NUMA))

@@ -65,23 +65,35 @@ static uint64_t pos_linear(const struct shmring *geo, uint64_t p)
 	return (p >> geo->shift) * geo->cap + (p & geo->mask);
 }
 
-/* The holders of ROLE: pid from the registry word, alive if some open file
- * of the segment FD still holds the entry's lock (ring.c). */
-static unsigned int holders(int fd, _Atomic uint64_t *reg, int role,
-			    struct shmring_holder *out)
+/* The holders listed for one role: pid from the registry word, alive if
+ * some open file of the segment FD still holds the word's token (roles.c).
+ * *LIVE counts the live ones. */
+static unsigned int holders(int fd, _Atomic uint64_t *reg, struct shmring_holder *out,
+			    unsigned int *live)
 {
 	unsigned int n = 0;
 
+	*live = 0;
 	for (unsigned int i = 0; i < SHMRING_REG_SLOTS; i++) {
 		uint64_t w = atomic_load_explicit(&reg[i], memory_order_relaxed);
 
 		if (!w)
 			continue;
 		out[n].pid = (pid_t)(uint32_t)w;
-		out[n].alive = shmring__reg_held(fd, shmring__reg_lock_byte(0, role, i));
+		out[n].alive = shmring__lock_held(
+			fd, shmring__token_byte(0, (uint32_t)(w >> 32)));
+		*live += out[n].alive;
 		n++;
 	}
 	return n;
+}
+
+/* Live holders of ROLE not in the table. */
+static uint64_t extra(int fd, int role, unsigned int listed_live)
+{
+	unsigned int all = shmring__live_holders(fd, 0, role);
+
+	return all > listed_live ? all - listed_live : 0;
 }
 
 _Static_assert(SHMRING_INFO_HOLDERS == SHMRING_REG_SLOTS, "registry size is public");
@@ -115,11 +127,15 @@ static void info_fill(int fd, struct shmring__hdr *h, size_t segment_size,
 		.producer_wakes = atomic_load(&h->not_full.wakes),
 		.consumer_wakes = atomic_load(&h->not_empty.wakes),
 		.opens = atomic_load(&h->opens),
-		.producers_extra = atomic_load(&h->producers_extra),
-		.consumers_extra = atomic_load(&h->consumers_extra),
+		.abandoned = atomic_load(&h->abandoned),
+		.instance = h->instance,
 	};
-	info->nproducers = holders(fd, h->producers, SHMRING_PRODUCER, info->producers);
-	info->nconsumers = holders(fd, h->consumers, SHMRING_CONSUMER, info->consumers);
+	unsigned int live;
+
+	info->nproducers = holders(fd, h->producers, info->producers, &live);
+	info->producers_extra = extra(fd, SHMRING_PRODUCER, live);
+	info->nconsumers = holders(fd, h->consumers, info->consumers, &live);
+	info->consumers_extra = extra(fd, SHMRING_CONSUMER, live);
 }
 
 int shmring_stat(const char *name, struct shmring_info *out)

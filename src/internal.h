@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/types.h>
 
 #define SHMRING_DEFAULT_SPIN_NS 20000L
 #define SHMRING_DEFAULT_MODE	0600u
@@ -48,6 +49,7 @@ struct shmring__opts {
 	int fd_backend;
 	long spin_ns;
 	const char *hugetlbfs;
+	uid_t trusted_uid; /* 0: only our euid and root */
 };
 
 /* Reads OPTS (NULL = defaults) into OUT. Fields past opts->sz keep their
@@ -68,6 +70,7 @@ struct shmring_mem {
 	int fd;
 	bool huge;
 	bool shared;
+	char path[PATH_MAX]; /* of a shared segment, "" if unknown */
 };
 
 /* Open flags for shmring__mem_shm_open. */
@@ -75,9 +78,18 @@ enum {
 	SHMRING__SHM_ANY_SIZE = 1u << 0, /* existing segment: accept its size */
 };
 
+/* Called on a segment that was just made, before it gets its name: the
+ * ring initialises its header there, so that nobody ever opens a half-made
+ * ring. 0 or a negative errno (the segment is then discarded). */
+typedef int (*shmring__prepare_fn)(struct shmring_mem *mem, void *arg);
+
+/* Opens the existing segment NAME (checking its owner and mode against O:
+ * EACCES) or makes a new one of SIZE bytes, calls PREPARE (may be NULL) on
+ * it and only then names it, so a failed create leaves nothing behind. */
 struct shmring_mem *shmring__mem_shm_open(const char *name, size_t size,
 					  const struct shmring__opts *o,
-					  unsigned int flags);
+					  unsigned int flags, shmring__prepare_fn prepare,
+					  void *arg);
 /* Opens the existing segment NNAME ("/name") where the library looks for
  * it: /dev/shm, then O's hugetlbfs (O may be NULL), then every mounted
  * hugetlbfs; with open(2) FLAGS. Returns the fd, or -1 with errno (ENOENT

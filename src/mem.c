@@ -32,6 +32,7 @@
 #endif
 
 #define SHM_OPEN_RETRIES 64
+#define SHM_DIR		 "/dev/shm"
 
 static bool round_up(size_t size, size_t align, size_t *out)
 {
@@ -191,12 +192,12 @@ struct shmring_mem *shmring_mem_local(size_t size)
 }
 
 /* Opens the file behind NAME: an existing one in /dev/shm or on the hugetlbfs
- * mount, else a new one (on hugetlbfs if asked and mounted). */
+ * mounts, never through a symlink (ELOOP). */
 int shmring__shm_open_existing(const char *nname, int flags,
 			       const struct shmring__opts *o)
 {
 	char dirs[5][PATH_MAX], path[PATH_MAX + SHMRING_NAME_BUF];
-	int n = 0, fd = shm_open(nname, flags | O_CLOEXEC, 0);
+	int n = 0, fd = shm_open(nname, flags | O_CLOEXEC | O_NOFOLLOW, 0);
 
 	if (fd >= 0 || errno != ENOENT)
 		return fd;
@@ -207,47 +208,11 @@ int shmring__shm_open_existing(const char *nname, int flags,
 	for (int i = 0; i < n; i++) {
 		if (!huge_path(path, sizeof(path), dirs[i], nname))
 			continue;
-		fd = open(path, flags | O_CLOEXEC);
+		fd = open(path, flags | O_CLOEXEC | O_NOFOLLOW);
 		if (fd >= 0 || errno != ENOENT)
 			return fd;
 	}
 	return shmring__err(ENOENT);
-}
-
-/* Opens the file behind NAME wherever it exists (shmring__shm_open_existing),
- * else creates it: on hugetlbfs if asked and mounted, else in /dev/shm. */
-static int shm_fd_open(const char *nname, const struct shmring__opts *o)
-{
-	char dir[PATH_MAX], path[PATH_MAX + SHMRING_NAME_BUF];
-	bool huge = (o->flags & SHMRING_F_HUGE) && hugetlbfs_dir(o, dir, sizeof(dir));
-	int fd;
-
-	if (huge && !huge_path(path, sizeof(path), dir, nname))
-		return shmring__err(ENAMETOOLONG);
-	for (int i = 0; i < SHM_OPEN_RETRIES; i++) {
-		fd = shmring__shm_open_existing(nname, O_RDWR, o);
-		if (fd >= 0 || errno != ENOENT)
-			return fd;
-		if (huge)
-			fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, o->mode);
-		else
-			fd = shm_open(nname, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-				      o->mode);
-		if (fd >= 0) {
-			/* O_CREAT applies the umask; the caller asked for exactly o->mode. */
-			if (fchmod(fd, o->mode) && errno != EPERM) {
-				int e = errno;
-
-				close(fd);
-				return shmring__err(e);
-			}
-			return fd;
-		}
-		if (errno != EEXIST)
-			return -1;
-		/* Someone created it between our open and our create: open theirs. */
-	}
-	return shmring__err(EAGAIN);
 }
 
 /* Page size of the file system FD lives on, and whether it is hugetlbfs. */
@@ -259,7 +224,41 @@ static size_t fd_page_size(int fd, bool *huge)
 	return *huge ? (size_t)sfs.f_bsize : shmring__page_size();
 }
 
-/* Under flock: the segment's size, sizing it to WANT if nobody has yet. */
+/* Whether we may use the existing segment FD (DESIGN.md §9, "Ownership"):
+ * it belongs to our effective uid, to root, or to the uid the caller says
+ * it trusts, and nobody O's mode leaves out may write it. Otherwise a user
+ * who made the name first could read and forge our traffic. EACCES. */
+static int owner_check(int fd, const struct shmring__opts *o)
+{
+	struct stat st;
+	uid_t me = geteuid();
+
+	if (fstat(fd, &st))
+		return -1;
+	if (!S_ISREG(st.st_mode))
+		return shmring__err(EACCES);
+	if (st.st_uid != me && st.st_uid != 0 &&
+	    !(o->trusted_uid && st.st_uid == o->trusted_uid))
+		return shmring__err(EACCES);
+	if (st.st_mode & 022 & ~o->mode)
+		return shmring__err(EACCES);
+	return 0;
+}
+
+/* Whether some open file holds a lock in the lock regions of rings
+ * (roles.c): a live handle. */
+static bool segment_in_use(int fd)
+{
+	struct flock fl = { .l_type = F_WRLCK,
+			    .l_whence = SEEK_SET,
+			    .l_start = (off_t)1 << 40 };
+
+	return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+}
+
+/* Under flock: the segment's size, sizing it to WANT if nobody has yet (a
+ * segment someone else made by name and has not sized). A segment of size 0
+ * that live handles use was truncated under them: EPROTO, never re-sized. */
 static int shm_size_locked(int fd, size_t want, off_t *size)
 {
 	struct stat st;
@@ -267,9 +266,10 @@ static int shm_size_locked(int fd, size_t want, off_t *size)
 	if (shmring__flock(fd, LOCK_SH) || fstat(fd, &st))
 		return -1;
 	if (st.st_size == 0) {
-		/* Not sized yet: the creator has not got here, or died before. */
 		if (shmring__flock(fd, LOCK_EX) || fstat(fd, &st))
 			return -1;
+		if (st.st_size == 0 && segment_in_use(fd))
+			return shmring__err(EPROTO);
 		if (st.st_size == 0 && ftruncate(fd, (off_t)want))
 			return -1;
 		if (st.st_size == 0)
@@ -279,25 +279,44 @@ static int shm_size_locked(int fd, size_t want, off_t *size)
 	return 0;
 }
 
-struct shmring_mem *shmring__mem_shm_open(const char *name, size_t size,
-					  const struct shmring__opts *o,
-					  unsigned int flags)
+/* Maps FD (SIZE bytes) into a new handle; FD belongs to it from here on,
+ * also on failure. */
+static struct shmring_mem *mem_map(int fd, size_t size, bool huge, const char *path)
 {
-	char nname[SHMRING_NAME_BUF];
-	struct shmring_mem *mem = NULL;
+	struct shmring_mem *mem;
+	void *addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	int e;
+
+	if (addr == MAP_FAILED)
+		goto fail;
+	mem = mem_new(addr, size, fd, huge, true);
+	if (!mem) {
+		munmap(addr, size);
+		errno = ENOMEM;
+		goto fail;
+	}
+	snprintf(mem->path, sizeof(mem->path), "%s", path);
+	return mem;
+fail:
+	e = errno;
+	close(fd);
+	return shmring__errp(e);
+}
+
+/* The existing segment FD at PATH: checked, sized if its creator has not,
+ * mapped. */
+static struct shmring_mem *mem_open_existing(int fd, const char *path, size_t size,
+					     const struct shmring__opts *o,
+					     unsigned int flags)
+{
+	struct shmring_mem *mem;
 	size_t want, page;
 	bool huge;
 	off_t have;
-	void *addr;
-	int fd, e;
+	int e;
 
-	if (shmring__name_normalize(name, nname))
-		return NULL;
-	if (size == 0 || size > (size_t)INT64_MAX / 2)
-		return shmring__errp(EINVAL);
-	fd = shm_fd_open(nname, o);
-	if (fd < 0)
-		return NULL;
+	if (owner_check(fd, o))
+		goto fail;
 	page = fd_page_size(fd, &huge);
 	if (!round_up(size, page, &want)) {
 		errno = EINVAL;
@@ -305,27 +324,137 @@ struct shmring_mem *shmring__mem_shm_open(const char *name, size_t size,
 	}
 	if (shm_size_locked(fd, want, &have))
 		goto fail;
+	shmring__flock(fd, LOCK_UN);
 	if (have <= 0 || (!(flags & SHMRING__SHM_ANY_SIZE) && (size_t)have != want)) {
 		errno = EINVAL;
 		goto fail;
 	}
-	addr = mmap(NULL, (size_t)have, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (addr == MAP_FAILED)
-		goto fail;
-	shmring__flock(fd, LOCK_UN);
-	mem = mem_new(addr, (size_t)have, fd, huge, true);
-	if (!mem) {
-		munmap(addr, (size_t)have);
-		errno = ENOMEM;
-		goto fail;
-	}
-	if (shmring__mem_apply_opts(mem, o))
+	mem = mem_map(fd, (size_t)have, huge, path);
+	if (mem && shmring__mem_apply_opts(mem, o))
 		return mem_fail(mem);
 	return mem;
 fail:
 	e = errno;
 	close(fd);
 	return shmring__errp(e);
+}
+
+/* Gives the unnamed file FD the name PATH: through /proc/self/fd (any
+ * user), else AT_EMPTY_PATH (needs CAP_DAC_READ_SEARCH). EEXIST when
+ * someone named theirs first. */
+static int link_tmpfile(int fd, const char *path)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -1;
+	return linkat(fd, "", AT_FDCWD, path, AT_EMPTY_PATH);
+}
+
+/* Makes a segment complete before it has a name: an unnamed file in DIR
+ * (O_TMPFILE), sized, mapped, O's options applied, PREPARE'd, and only then
+ * linked as DIR/NAME. Any failure on the way leaves nothing behind (the
+ * file was never visible), and no opener ever sees a half-made segment.
+ * NULL with EEXIST when another process named its segment first. Without
+ * O_TMPFILE (an old kernel or file system): created by name with O_EXCL,
+ * prepared under flock(LOCK_EX) (openers read under LOCK_SH) and removed
+ * again if that fails. */
+static struct shmring_mem *mem_create(const char *dir, const char *nname, size_t size,
+				      const struct shmring__opts *o,
+				      shmring__prepare_fn prepare, void *arg)
+{
+	char path[PATH_MAX + SHMRING_NAME_BUF];
+	struct shmring_mem *mem;
+	bool named = false, huge = false;
+	size_t want = 0;
+	int fd, rc = 0;
+
+	if (!huge_path(path, sizeof(path), dir, nname))
+		return shmring__errp(ENAMETOOLONG);
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, o->mode);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL)) {
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			  o->mode);
+		named = fd >= 0;
+		if (named && shmring__flock(fd, LOCK_EX)) {
+			rc = -errno;
+			close(fd);
+			goto fail;
+		}
+	}
+	if (fd < 0)
+		return NULL;
+	/* O_CREAT applies the umask; the caller asked for exactly o->mode. */
+	if (fchmod(fd, o->mode) && errno != EPERM)
+		rc = -errno;
+	else if (!round_up(size, fd_page_size(fd, &huge), &want))
+		rc = -EINVAL;
+	else if (ftruncate(fd, (off_t)want))
+		rc = -errno;
+	if (rc) {
+		close(fd);
+		goto fail;
+	}
+	mem = mem_map(fd, want, huge, path); /* closes fd if it fails */
+	if (!mem) {
+		rc = -errno;
+		goto fail;
+	}
+	if (shmring__mem_apply_opts(mem, o))
+		rc = -errno;
+	else if (prepare)
+		rc = prepare(mem, arg);
+	if (!rc && named)
+		shmring__flock(fd, LOCK_UN);
+	else if (!rc && link_tmpfile(fd, path))
+		rc = -errno;
+	if (!rc)
+		return mem;
+	shmring_mem_close(mem);
+fail:
+	if (named)
+		unlink(path);
+	return shmring__errp(-rc);
+}
+
+struct shmring_mem *shmring__mem_shm_open(const char *name, size_t size,
+					  const struct shmring__opts *o,
+					  unsigned int flags, shmring__prepare_fn prepare,
+					  void *arg)
+{
+	char nname[SHMRING_NAME_BUF], dir[PATH_MAX], path[PATH_MAX + SHMRING_NAME_BUF];
+	struct shmring_mem *mem;
+	int fd;
+
+	if (shmring__name_normalize(name, nname))
+		return NULL;
+	if (size == 0 || size > (size_t)INT64_MAX / 2)
+		return shmring__errp(EINVAL);
+	if (!((o->flags & SHMRING_F_HUGE) && hugetlbfs_dir(o, dir, sizeof(dir))))
+		snprintf(dir, sizeof(dir), "%s", SHM_DIR);
+	for (int i = 0; i < SHM_OPEN_RETRIES; i++) {
+		fd = shmring__shm_open_existing(nname, O_RDWR, o);
+		if (fd >= 0) {
+			/* Where it is, for roles.c when /proc is missing. */
+			char proc[64];
+			ssize_t n;
+
+			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+			n = readlink(proc, path, sizeof(path) - 1);
+			path[n > 0 ? n : 0] = '\0';
+			return mem_open_existing(fd, path, size, o, flags);
+		}
+		if (errno != ENOENT)
+			return NULL;
+		mem = mem_create(dir, nname, size, o, prepare, arg);
+		if (mem || errno != EEXIST)
+			return mem;
+		/* Someone named theirs between our open and our link: use it. */
+	}
+	return shmring__errp(EAGAIN);
 }
 
 struct shmring_mem *shmring_mem_shm_opts(const char *name, size_t size,
@@ -335,7 +464,7 @@ struct shmring_mem *shmring_mem_shm_opts(const char *name, size_t size,
 
 	if (shmring__opts_read(opts, &o))
 		return NULL;
-	return shmring__mem_shm_open(name, size, &o, 0);
+	return shmring__mem_shm_open(name, size, &o, 0, NULL, NULL);
 }
 
 struct shmring_mem *shmring_mem_shm(const char *name, size_t size)

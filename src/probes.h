@@ -17,6 +17,10 @@
  *   wake   (ring, name, role, slept_ns)  it woke up
  *   notify (ring, name, side)            a publisher woke sleepers (futex_wake);
  *                                        side 1 = consumers, 2 = producers
+ *   repair (ring, name, position, role, stood_ns)
+ *                                        a dead claimer's slot was freed;
+ *                                        role of the dead (1 producer, 2
+ *                                        consumer), how long the claim stood
  *
  * The name is "" for rings attached to caller memory (shmring_attach). A burst
  * fires one push or pop with the number of elements it moved, so tracers
@@ -34,7 +38,8 @@
 #include <sys/sdt.h>
 
 #define SHMRING_PROBES(X) \
-	X(open) X(close) X(push) X(pop) X(full) X(empty) X(sleep) X(wake) X(notify)
+	X(open)           \
+	X(close) X(push) X(pop) X(full) X(empty) X(sleep) X(wake) X(notify) X(repair)
 #define SHMRING_SEMAPHORE_DECL(name)                     \
 	extern unsigned short shmring_##name##_semaphore \
 		__attribute__((visibility("hidden")));

@@ -1,20 +1,19 @@
 // SPDX-License-Identifier: MIT
 /*
- * Rings: segment geometry, create/open/validate, the role registry, close,
- * and the state calls.
+ * Rings: segment geometry, create/open/validate, close, and the state calls.
  *
- * Create/open race (DESIGN.md §3): the memory layer sizes the segment under
- * flock. The header is then initialised under flock(LOCK_EX) on the segment's
- * fd; openers read it under flock(LOCK_SH), so they never see a half-made
- * header. Whoever holds LOCK_EX and finds the header not READY initialises it:
- * either nobody has yet, or the creator died mid-way (its lock went with it).
- * Rings attached to local memory (no fd) use a CAS on init_state instead.
+ * Create/open: a named ring is created complete before its name exists
+ * (mem.c makes it as an unnamed file, and ring_open initialises the header
+ * before the file is linked under the name), so openers of a name never
+ * see a half-made ring, and a creator that fails leaves nothing behind.
+ * Rings placed in caller memory (shmring_attach) are initialised by their
+ * first attach under flock(LOCK_EX) of the handle's private open file;
+ * openers read the header under flock(LOCK_SH). A header that is not READY
+ * is (re)initialised only when no live handle holds any lock of the ring:
+ * one that is in use but says otherwise was scribbled on (EPROTO), never
+ * wiped. Rings attached to local memory (no file) use a CAS on init_state.
  *
- * Roles: a handle holds its role with an OFD lock on a byte of the segment
- * file (see the registry section); the kernel drops it with the holder, so a
- * role whose holder is gone is simply free. The registry word records the
- * pid for observers and, claimed with a CAS, arbitrates between handles of
- * one process that share an open file.
+ * Roles and claims (roles.c) follow processes through OFD locks.
  */
 #include "ring.h"
 #include "probes.h"
@@ -24,12 +23,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/file.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- geometry -------------------------------------------------------------- */
 
 struct geom {
-	uint64_t elem_size, capacity, slot_size, data_offset, total_size;
+	uint64_t elem_size, capacity, slot_size, seq_offset, data_offset, total_size;
 	uint32_t shift;
 	int policy;
 };
@@ -39,18 +40,21 @@ static bool policy_valid(int policy)
 	return policy >= SHMRING_SPSC && policy <= SHMRING_MPMC;
 }
 
+/* Highest capacity: MP sequence words keep 40 bits of lap number, and a
+ * lap of 2^24 slots or fewer keeps every lap number distinct up to the
+ * positions' own wrap at 2^64 (ring.h). */
+#define CAPACITY_MAX (1ull << 32)
+
 static int geom_compute(int policy, uint64_t elem_size, uint64_t capacity, struct geom *g)
 {
-	uint64_t slot, slots;
+	uint64_t slot, slots, elem8;
 
 	if (!policy_valid(policy) || !elem_size || !capacity ||
-	    elem_size > (1ull << 40) || capacity > (1ull << 48))
+	    elem_size > (1ull << 40) || capacity > CAPACITY_MAX)
 		return -EINVAL;
-	/* Slots are 8-byte aligned; multi-producer/-consumer slots carry a
-	 * sequence number in front. */
-	slot = (elem_size + 7) & ~7ull;
-	if (policy != SHMRING_SPSC)
-		slot += sizeof(uint64_t);
+	/* The element, 8-byte aligned, then its sequence word. */
+	elem8 = (elem_size + 7) & ~7ull;
+	slot = elem8 + sizeof(uint64_t);
 	if (__builtin_mul_overflow(slot, capacity, &slots) || slots > (1ull << 56))
 		return -EINVAL;
 	*g = (struct geom){
@@ -58,12 +62,13 @@ static int geom_compute(int policy, uint64_t elem_size, uint64_t capacity, struc
 		.elem_size = elem_size,
 		.capacity = capacity,
 		.slot_size = slot,
+		.seq_offset = elem8,
 		.data_offset = SHMRING_HDR_SIZE,
 		/* a guard line after the slots keeps the next ring (or the
 		 * prefetcher's reach) off the last slot's line */
 		.total_size = SHMRING_HDR_SIZE + slots + SHMRING_LINE,
-		/* At least one index bit: with a lap of 1, a Vyukov slot's
-		 * "published" (p + 1) and "free next lap" (p + lap) would be equal. */
+		/* At least one index bit: with a lap of 1, "the next position"
+		 * and "the same index one lap on" would be equal. */
 		.shift = capacity <= 2 ? 1 : 64 - (uint32_t)__builtin_clzll(capacity - 1),
 	};
 	return 0;
@@ -79,133 +84,25 @@ size_t shmring_memsize(enum shmring_policy policy, size_t elem_size, size_t capa
 	return (size_t)g.total_size;
 }
 
-/* ---- registry -------------------------------------------------------------- */
-
-/* A role is held by holding an open-file-description lock (F_OFD_SETLK) on
- * one byte of the segment's file per registry entry, far past its data. The
- * kernel drops the lock when the holder's last fd to that open file goes:
- * close, exit, a crash, or exec (our fds are O_CLOEXEC). So liveness needs no
- * pid, works across pid namespaces, and survives a holder whose main thread
- * exited while others run. The entry's word records the holder's pid, for
- * observers; on local memory (no file, one process) the word alone decides. */
-#define REG_LOCK_BASE ((off_t)1 << 40)
-
-off_t shmring__reg_lock_byte(size_t ring_offset, int role, unsigned int i)
-{
-	/* Rings in one segment sit at least a line apart: 32 bytes each. */
-	return REG_LOCK_BASE + (off_t)(ring_offset / SHMRING_LINE) * 32 +
-	       (off_t)(role - 1) * 16 + (off_t)i;
-}
-
-/* F_OFD_SETLK (lock or unlock) or F_OFD_GETLK of BYTE: 0 / 1 for GETLK when
- * another open file holds it, or a negative errno. */
-static int ofd_lock(int fd, int cmd, short type, off_t byte)
-{
-	struct flock fl = {
-		.l_type = type, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1
-	};
-	int rc;
-
-	do
-		rc = fcntl(fd, cmd, &fl);
-	while (rc && errno == EINTR);
-	if (rc)
-		return -errno;
-	return cmd == F_OFD_GETLK ? fl.l_type != F_UNLCK : 0;
-}
-
-bool shmring__reg_held(int fd, off_t byte)
-{
-	return ofd_lock(fd, F_OFD_GETLK, F_WRLCK, byte) == 1;
-}
-
-static _Atomic uint64_t *registry(struct shmring *r)
-{
-	return r->role == SHMRING_PRODUCER ? r->hdr->producers : r->hdr->consumers;
-}
-
-static _Atomic uint64_t *registry_extra(struct shmring *r)
-{
-	return r->role == SHMRING_PRODUCER ? &r->hdr->producers_extra :
-					     &r->hdr->consumers_extra;
-}
-
-static bool role_exclusive(const struct shmring *r)
-{
-	return r->policy == SHMRING_SPSC ||
-	       (r->policy == SHMRING_MPSC && r->role == SHMRING_CONSUMER);
-}
-
-/* Takes entry I if no live handle holds it. */
-static bool reg_take(struct shmring *r, unsigned int i)
-{
-	_Atomic uint64_t *e = &registry(r)[i];
-	int fd = r->mem->fd;
-	uint64_t cur;
-
-	/* Someone else's open file holds it: alive. */
-	if (fd >= 0 && ofd_lock(fd, F_OFD_SETLK, F_WRLCK,
-				shmring__reg_lock_byte(r->offset, r->role, i)))
-		return false;
-	/* Our open file (another handle attached to the same segment handle)
-	 * or our process (local memory) holds it: leave its lock alone. A word
-	 * with another pid is a holder that is gone (its lock went with it) or,
-	 * on local memory, a copy inherited over fork. */
-	cur = atomic_load_explicit(e, memory_order_acquire);
-	if (cur && (pid_t)(uint32_t)cur == r->pid)
-		return false;
-	/* acq_rel: the successor sees what the holder it replaces wrote (its
-	 * release in reg_release), and our later reads of head and tail come
-	 * after the claim. */
-	return atomic_compare_exchange_strong_explicit(
-		e, &cur, r->owner, memory_order_acq_rel, memory_order_acquire);
-}
-
-static int reg_claim(struct shmring *r)
-{
-	r->owner = (uint32_t)r->pid;
-	if (role_exclusive(r)) {
-		if (!reg_take(r, 0))
-			return -EBUSY;
-		r->reg_index = 0;
-		return 0;
-	}
-	for (unsigned int i = 0; i < SHMRING_REG_SLOTS; i++) {
-		if (reg_take(r, i)) {
-			r->reg_index = (int)i;
-			return 0;
-		}
-	}
-	/* Table full: the role is shared, so this is fine; only listing stops. */
-	atomic_fetch_add_explicit(registry_extra(r), 1, memory_order_relaxed);
-	r->reg_index = -1;
-	return 0;
-}
-
-static void reg_release(struct shmring *r)
-{
-	uint64_t me = r->owner;
-
-	if (r->reg_index < 0) {
-		atomic_fetch_sub_explicit(registry_extra(r), 1, memory_order_relaxed);
-		return;
-	}
-	/* release: our last index store is visible to a successor. */
-	atomic_compare_exchange_strong_explicit(&registry(r)[r->reg_index], &me, 0,
-						memory_order_release,
-						memory_order_relaxed);
-	if (r->mem->fd >= 0)
-		ofd_lock(r->mem->fd, F_OFD_SETLK, F_UNLCK,
-			 shmring__reg_lock_byte(r->offset, r->role,
-						(unsigned int)r->reg_index));
-}
-
 /* ---- header ---------------------------------------------------------------- */
 
-static void hdr_init(struct shmring__hdr *h, int policy, const struct geom *g)
+static uint64_t random_instance(void)
 {
-	struct shmring__mslot *s;
+	uint64_t v = 0;
+	struct timespec ts;
 
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == sizeof(v) && v)
+		return v;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) ^
+	       ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)&v;
+}
+
+/* Writes a READY header. FRESH: the slots are known to be zero (a segment
+ * just made), else every sequence word is cleared: zero is "free, lap 0"
+ * for MP slots and "not ready" for SPSC ones (position p waits for p + 1). */
+static void hdr_init(struct shmring__hdr *h, const struct geom *g, bool fresh)
+{
 	atomic_store_explicit(&h->init_state, SHMRING_INIT_BUSY, memory_order_relaxed);
 	/* Everything but init_state starts from zero (also after a dead
 	 * creator left a partial header). */
@@ -215,22 +112,22 @@ static void hdr_init(struct shmring__hdr *h, int policy, const struct geom *g)
 		       sizeof(h->init_state));
 	h->magic = SHMRING_MAGIC;
 	h->version = SHMRING_FORMAT_VERSION;
-	h->policy = (uint32_t)policy;
+	h->policy = (uint32_t)g->policy;
 	h->shift = g->shift;
 	h->elem_size = g->elem_size;
 	h->capacity = g->capacity;
 	h->slot_size = g->slot_size;
+	h->seq_offset = g->seq_offset;
 	h->data_offset = g->data_offset;
 	h->total_size = g->total_size;
-	if (policy != SHMRING_SPSC) {
-		/* Slot i first serves position i (lap 0). */
-		for (uint64_t i = 0; i < g->capacity; i++) {
-			s = (void *)((char *)h + g->data_offset + i * g->slot_size);
-			atomic_store_explicit(&s->seq, i, memory_order_relaxed);
-		}
-	}
+	h->instance = random_instance();
+	for (uint64_t i = 0; !fresh && i < g->capacity; i++)
+		atomic_store_explicit((_Atomic uint64_t *)((char *)h + g->data_offset +
+							   i * g->slot_size +
+							   g->seq_offset),
+				      0, memory_order_relaxed);
 	/* release: the geometry and slots are written before READY is seen
-	 * (pairs with the acquire load in hdr_check). */
+	 * (pairs with the acquire loads of init_state in hdr_setup). */
 	atomic_store_explicit(&h->init_state, SHMRING_INIT_READY, memory_order_release);
 }
 
@@ -245,7 +142,8 @@ static int hdr_geom(const struct shmring__hdr *h, size_t room, struct geom *g)
 	 * was scribbled on fails here. */
 	if (geom_compute((int)h->policy, h->elem_size, h->capacity, g) ||
 	    g->slot_size != h->slot_size || g->shift != h->shift ||
-	    g->data_offset != h->data_offset || g->total_size != h->total_size)
+	    g->seq_offset != h->seq_offset || g->data_offset != h->data_offset ||
+	    g->total_size != h->total_size)
 		return -EPROTO;
 	if (g->total_size > room)
 		return -EPROTO; /* contradicts the segment's size */
@@ -260,17 +158,20 @@ int shmring__hdr_validate(const struct shmring__hdr *h, size_t room)
 }
 
 /* Validates a READY header against the mapping (EPROTO) and against the
- * caller's parameters (EINVAL). */
-static int hdr_check(const struct shmring__hdr *h, size_t room, int policy,
-		     const struct geom *want)
+ * caller's parameters (EINVAL); its geometry into OUT. */
+static int hdr_check(const struct shmring__hdr *h, size_t room, const struct geom *want,
+		     struct geom *out)
 {
-	struct geom g;
-	int rc = hdr_geom(h, room, &g);
+	int rc;
 
+	if (atomic_load_explicit(&h->init_state, memory_order_acquire) !=
+	    SHMRING_INIT_READY)
+		return -EPROTO;
+	rc = hdr_geom(h, room, out);
 	if (rc)
 		return rc;
-	if (g.policy != policy || g.elem_size != want->elem_size ||
-	    g.capacity != want->capacity)
+	if (out->policy != want->policy || out->elem_size != want->elem_size ||
+	    out->capacity != want->capacity)
 		return -EINVAL;
 	return 0;
 }
@@ -280,37 +181,63 @@ static bool hdr_fresh(const struct shmring__hdr *h)
 	return h->magic == 0 || h->magic == SHMRING_MAGIC;
 }
 
-/* Initialises the header if nobody has, then validates it. FD is the
- * segment's file (flock), or -1 for local memory. */
-static int hdr_setup(struct shmring__hdr *h, int fd, size_t room, int policy,
-		     const struct geom *g)
+/* How long an attach to local memory waits for another thread of this
+ * process to finish initialising a header: initialising takes microseconds;
+ * a header that stays BUSY longer is a copy forked mid-way, or garbage. */
+#define LOCAL_INIT_WAIT_NS 20000000ull
+
+/* Local memory: initialise with a CAS on init_state, or wait (briefly) for
+ * the thread that does. */
+static int hdr_setup_local(struct shmring__hdr *h, size_t room, const struct geom *g)
 {
+	uint32_t st = SHMRING_INIT_NONE;
+	uint64_t end;
+
+	/* Checked before the claim: a ring that does not fit must not leave
+	 * the header BUSY for the next attach to wait on. */
+	if (atomic_load_explicit(&h->init_state, memory_order_acquire) ==
+		    SHMRING_INIT_NONE &&
+	    g->total_size > room)
+		return -EINVAL;
+	/* acquire on failure: a READY seen here is checked right after. */
+	if (atomic_compare_exchange_strong_explicit(
+		    &h->init_state, &st, SHMRING_INIT_BUSY, memory_order_acquire,
+		    memory_order_acquire)) {
+		if (!hdr_fresh(h)) {
+			/* Not ours: put the state back and leave it alone. */
+			atomic_store_explicit(&h->init_state, SHMRING_INIT_NONE,
+					      memory_order_relaxed);
+			return -EPROTO;
+		}
+		hdr_init(h, g, false);
+		return 0;
+	}
+	if (st != SHMRING_INIT_BUSY)
+		return 0; /* READY (checked by the caller), or garbage: EPROTO */
+	end = shmring__now_ns() + LOCAL_INIT_WAIT_NS;
+	while (atomic_load_explicit(&h->init_state, memory_order_acquire) ==
+		       SHMRING_INIT_BUSY &&
+	       shmring__now_ns() < end) {
+		struct timespec nap = { .tv_nsec = 50000 };
+
+		nanosleep(&nap, NULL);
+	}
+	return 0;
+}
+
+/* Initialises the header if nobody has, then validates it; the validated
+ * geometry into OUT. */
+static int hdr_setup(struct shmring *r, size_t room, const struct geom *g,
+		     struct geom *out)
+{
+	struct shmring__hdr *h = r->hdr;
 	int rc;
 
-	if (fd < 0) {
-		uint32_t st = SHMRING_INIT_NONE;
-
-		/* Checked before the claim: a ring that does not fit must not
-		 * leave the header BUSY for the next attach to wait on. */
-		if (atomic_load_explicit(&h->init_state, memory_order_acquire) ==
-			    SHMRING_INIT_NONE &&
-		    g->total_size > room)
-			return -EINVAL;
-		if (atomic_compare_exchange_strong_explicit(
-			    &h->init_state, &st, SHMRING_INIT_BUSY, memory_order_acquire,
-			    memory_order_acquire)) {
-			hdr_init(h, policy, g);
-		} else if (st == SHMRING_INIT_BUSY) {
-			/* Another thread of this process initialises it now. */
-			for (int i = 0; i < 1000000 && st != SHMRING_INIT_READY; i++) {
-				sched_yield();
-				st = atomic_load_explicit(&h->init_state,
-							  memory_order_acquire);
-			}
-		}
-		return hdr_check(h, room, policy, g);
+	if (r->mem->fd < 0) {
+		rc = hdr_setup_local(h, room, g);
+		return rc ? rc : hdr_check(h, room, g, out);
 	}
-	if (shmring__flock(fd, LOCK_SH))
+	if (shmring__roles_flock(r, LOCK_SH))
 		return -errno;
 	if (atomic_load_explicit(&h->init_state, memory_order_acquire) !=
 	    SHMRING_INIT_READY) {
@@ -318,25 +245,31 @@ static int hdr_setup(struct shmring__hdr *h, int fd, size_t room, int policy,
 			rc = -EPROTO; /* not ours: leave it alone */
 			goto out;
 		}
-		if (shmring__flock(fd, LOCK_EX)) {
+		if (shmring__roles_flock(r, LOCK_EX)) {
 			rc = -errno;
 			goto out;
 		}
-		/* Under LOCK_EX a header that is not READY has no live creator. */
+		/* Under LOCK_EX a header that is not READY has no live creator.
+		 * A live handle, though, means the ring was in use and someone
+		 * wiped it (a truncate, a scribble): do not make it look new. */
 		if (atomic_load_explicit(&h->init_state, memory_order_acquire) !=
 		    SHMRING_INIT_READY) {
+			if (shmring__ring_in_use(r)) {
+				rc = -EPROTO;
+				goto out;
+			}
 			/* A segment sized for other parameters (a racing
 			 * creator's, before it wrote its header). */
 			if (g->total_size > room) {
 				rc = -EINVAL;
 				goto out;
 			}
-			hdr_init(h, policy, g);
+			hdr_init(h, g, false);
 		}
 	}
-	rc = hdr_check(h, room, policy, g);
+	rc = hdr_check(h, room, g, out);
 out:
-	shmring__flock(fd, LOCK_UN);
+	shmring__roles_flock(r, LOCK_UN);
 	return rc;
 }
 
@@ -348,29 +281,30 @@ static const enum shmring__kind kinds[3][2] = {
 	{ K_MPMC_PROD, K_MPMC_CONS },
 };
 
-/* A consumer of an MPSC ring that died in a pop may have freed slots (their
- * seq moved on a lap) before it stored tail: those elements were taken, so
- * its successor starts after them (at-most-once) instead of finding slots
- * that look "ahead of the index" forever. Returns the position to start at. */
-static uint64_t mpsc_skip_freed(struct shmring *r, uint64_t tail)
+/* A successor's starting position on an exclusive side: what its dead
+ * predecessor published but had not yet recorded in the shared index.
+ *  - SPSC producer: slots after head already ready for their position
+ *    (it died between the slot's sequence word and head).
+ *  - MPSC consumer: slots after tail that moved on a lap (it freed them and
+ *    died before storing tail; those elements were taken: at most once),
+ *    or were skipped.
+ * Returns the position to start at. */
+static uint64_t successor_start(struct shmring *r, uint64_t p)
 {
-	uint64_t p = tail;
-
 	for (uint64_t i = 0; i < r->cap; i++, p = pos_next(r, p)) {
-		struct shmring__mslot *s = slot_at(r, p);
+		uint64_t w = atomic_load_explicit(seq_at(r, p), memory_order_acquire);
 
-		if ((int64_t)(atomic_load_explicit(&s->seq, memory_order_acquire) -
-			      (p + r->lap)) < 0)
+		if (r->kind == K_SPSC_PROD ? w != p + 1 : mp_lapdiff(r, w, p) != 1)
 			break;
 	}
-	if (p != tail)
-		atomic_store_explicit(&r->hdr->tail, p, memory_order_release);
 	return p;
 }
 
 /* Private positions of the sides that keep one, read after the role is ours. */
 static int load_positions(struct shmring *r)
 {
+	/* acquire: pairs with the release stores of the previous holders (and
+	 * the lock handover orders the rest). */
 	uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
 	uint64_t tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
 
@@ -378,7 +312,10 @@ static int load_positions(struct shmring *r)
 		return -EPROTO;
 	switch (r->kind) {
 	case K_SPSC_PROD:
-		r->pos = head;
+		r->pos = successor_start(r, head);
+		if (r->pos != head)
+			atomic_store_explicit(&r->hdr->head, r->pos,
+					      memory_order_release);
 		r->cached = tail;
 		break;
 	case K_SPSC_CONS:
@@ -386,12 +323,25 @@ static int load_positions(struct shmring *r)
 		r->cached = head;
 		break;
 	case K_MPSC_CONS:
-		r->pos = mpsc_skip_freed(r, tail);
+		r->pos = successor_start(r, tail);
+		if (r->pos != tail)
+			atomic_store_explicit(&r->hdr->tail, r->pos,
+					      memory_order_release);
+		break;
+	case K_MPMC_CONS:
+		r->pos = tail; /* our own hint (mp.h) */
 		break;
 	default:
+		r->pos = head; /* MP producers: our own hint */
 		break;
 	}
 	return 0;
+}
+
+static void ring_free(struct shmring *r)
+{
+	shmring__roles_close(r);
+	free(r);
 }
 
 static struct shmring *ring_attach(struct shmring_mem *mem, size_t offset, int policy,
@@ -399,16 +349,17 @@ static struct shmring *ring_attach(struct shmring_mem *mem, size_t offset, int p
 				   const struct shmring__opts *o, const char *name)
 {
 	struct shmring *r;
-	struct geom g;
+	struct geom want, g;
 	int rc;
 
 	if (!mem || !policy_valid(policy) ||
 	    (role != SHMRING_PRODUCER && role != SHMRING_CONSUMER))
 		return shmring__errp(EINVAL);
-	rc = geom_compute(policy, elem_size, capacity, &g);
+	rc = geom_compute(policy, elem_size, capacity, &want);
 	if (rc)
 		return shmring__errp(-rc);
-	if (offset % SHMRING_LINE || offset >= mem->size)
+	/* Lock regions (roles.c) are laid out for offsets below 2^40. */
+	if (offset % SHMRING_LINE || offset >= mem->size || offset >= (1ull << 40))
 		return shmring__errp(EINVAL);
 	r = calloc(1, sizeof(*r));
 	if (!r)
@@ -419,14 +370,19 @@ static struct shmring *ring_attach(struct shmring_mem *mem, size_t offset, int p
 	r->policy = (enum shmring_policy)policy;
 	r->role = (enum shmring_role)role;
 	r->kind = kinds[policy - 1][role - 1];
+	r->real_kind = r->kind;
 	r->spin_ns = o->spin_ns;
 	r->fd_backend = o->fd_backend;
-	r->reg_index = -1;
 	r->pid = getpid();
 	if (name)
 		snprintf(r->name, sizeof(r->name), "%s",
 			 name[0] == '/' ? name + 1 : name);
-	rc = hdr_setup(r->hdr, mem->fd, mem->size - offset, policy, &g);
+	rc = shmring__roles_open(r);
+	if (rc) {
+		free(r);
+		return shmring__errp(-rc);
+	}
+	rc = hdr_setup(r, mem->size - offset, &want, &g);
 	if (rc)
 		goto fail;
 	/* From here on only the validated geometry (g) sizes accesses. */
@@ -437,20 +393,22 @@ static struct shmring *ring_attach(struct shmring_mem *mem, size_t offset, int p
 	r->mask = r->lap - 1;
 	r->elem_size = (size_t)g.elem_size;
 	r->slot_size = (size_t)g.slot_size;
+	r->seq_off = (size_t)g.seq_offset;
+	r->lapmask = g.shift > 64 - MP_LAP_BITS ? UINT64_MAX >> g.shift :
+						  (1ull << MP_LAP_BITS) - 1;
 	shmring__barrier_setup(r);
-	rc = reg_claim(r);
+	rc = shmring__roles_claim(r);
 	if (rc)
 		goto fail;
 	rc = load_positions(r);
-	if (rc) {
-		reg_release(r);
+	if (rc)
 		goto fail;
-	}
+	shmring__roles_register(r);
 	atomic_fetch_add_explicit(&r->hdr->opens, 1, memory_order_relaxed);
 	SHMRING_PROBE(open, r, r->name, policy, role, r->elem_size, r->cap);
 	return r;
 fail:
-	free(r);
+	ring_free(r);
 	return shmring__errp(-rc);
 }
 
@@ -464,6 +422,18 @@ struct shmring *shmring_attach(struct shmring_mem *mem, size_t offset,
 	if (shmring__opts_read(opts, &o))
 		return NULL;
 	return ring_attach(mem, offset, policy, role, elem_size, capacity, &o, NULL);
+}
+
+/* Initialises a segment mem.c made and has not named yet (shmring__mem_shm_open
+ * calls it before linking the file under its name). */
+static int ring_prepare(struct shmring_mem *mem, void *arg)
+{
+	const struct geom *g = arg;
+
+	if (g->total_size > mem->size)
+		return -EINVAL;
+	hdr_init(mem->addr, g, true);
+	return 0;
 }
 
 static struct shmring *ring_open(int policy, int role, const char *name, size_t elem_size,
@@ -481,8 +451,8 @@ static struct shmring *ring_open(int policy, int role, const char *name, size_t 
 	if (rc)
 		return shmring__errp(-rc);
 	/* Any size: the header decides whether an existing segment fits. */
-	mem = shmring__mem_shm_open(name, (size_t)g.total_size, &o,
-				    SHMRING__SHM_ANY_SIZE);
+	mem = shmring__mem_shm_open(name, (size_t)g.total_size, &o, SHMRING__SHM_ANY_SIZE,
+				    ring_prepare, &g);
 	if (!mem)
 		return NULL;
 	r = ring_attach(mem, 0, policy, role, elem_size, capacity, &o, name);
@@ -515,11 +485,11 @@ void shmring_close(struct shmring *r)
 	if (!r)
 		return;
 	SHMRING_PROBE(close, r, r->name, (int)r->policy, (int)r->role);
+	shmring__borrow_drop(r);
 	shmring__waitfd_close(r);
-	/* A handle inherited over fork belongs to the parent: the child only
-	 * unmaps it and leaves the parent's role alone. */
-	if (getpid() == r->pid)
-		reg_release(r);
+	/* A handle inherited over fork (K_FORKED) belongs to the parent: the
+	 * child only unmaps it and leaves the parent's role alone. */
+	shmring__roles_close(r);
 	if (r->own_mem)
 		shmring_mem_close(r->mem);
 	free(r);
@@ -532,6 +502,25 @@ int shmring_unlink(const char *name)
 
 /* ---- state ----------------------------------------------------------------- */
 
+/* MPSC/MPMC head and tail are hints (mp.h) that can lag: walk from HINT
+ * over the slots that show it is behind: claimed or done ones for head
+ * (HEAD), done ones for tail. At most a lap. */
+static uint64_t mp_refine(const struct shmring *r, uint64_t hint, bool head)
+{
+	uint64_t p = hint;
+
+	if ((p & r->mask) >= r->cap)
+		return hint;
+	for (uint64_t i = 0; i < r->cap; i++, p = pos_next(r, p)) {
+		uint64_t w = atomic_load_explicit(seq_at(r, p), memory_order_acquire);
+		int64_t d = mp_lapdiff(r, w, p);
+
+		if (!(d >= 1 || (head && d == 0 && mp_state(w) != MP_FREE)))
+			break;
+	}
+	return p;
+}
+
 size_t shmring_pending(const struct shmring *r)
 {
 	uint64_t head, tail;
@@ -540,7 +529,11 @@ size_t shmring_pending(const struct shmring *r)
 		return shmring__err0(EINVAL);
 	/* tail first: head only grows, so the pair never shows tail ahead. */
 	tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+	if (r->policy == SHMRING_MPMC)
+		tail = mp_refine(r, tail, false);
 	head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+	if (r->policy != SHMRING_SPSC)
+		head = mp_refine(r, head, true);
 	return (size_t)pos_count(r, head, tail);
 }
 
@@ -579,16 +572,17 @@ size_t shmring_elem_size(const struct shmring *r)
 
 int shmring__debug_set_position(struct shmring *r, uint64_t start)
 {
+	uint64_t p = start;
+
 	if (!r || (start & r->mask) >= r->cap || shmring_pending(r))
 		return shmring__err(EINVAL);
-	if (r->policy != SHMRING_SPSC) {
-		uint64_t p = start;
-
-		for (uint64_t i = 0; i < r->cap; i++, p = pos_next(r, p))
-			atomic_store_explicit(
-				&((struct shmring__mslot *)slot_at(r, p))->seq, p,
-				memory_order_relaxed);
-	}
+	/* Every slot free for its position in the lap that starts at START:
+	 * MP "free, this lap", SPSC "not ready" (ready would be p + 1). */
+	for (uint64_t i = 0; i < r->cap; i++, p = pos_next(r, p))
+		atomic_store_explicit(seq_at(r, p),
+				      r->policy == SHMRING_SPSC ? p :
+								  mp_word(r, p, MP_FREE),
+				      memory_order_relaxed);
 	atomic_store_explicit(&r->hdr->tail, start, memory_order_release);
 	atomic_store_explicit(&r->hdr->head, start, memory_order_release);
 	r->pos = start;

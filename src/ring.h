@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The ring segment format (DESIGN.md §3) and the ring handle.
+ * The ring segment format (DESIGN.md §3, §9) and the ring handle.
  *
  * A segment is a header page followed by the slots and a guard line. The
  * header holds no pointers, only fixed-width fields in native endianness, so
@@ -8,12 +8,16 @@
  * word live on their own 128-byte line (two 64-byte lines: the adjacent-line
  * prefetcher pulls pairs).
  *
- * Positions (head, tail, slot sequence numbers) are free-running 64-bit
- * counters that encode (lap << shift) | index, where 2^shift >= capacity,
- * shift >= 1, and index < capacity. Advancing wraps the index at exactly `capacity` with a
+ * Every slot is the element followed by a 64-bit sequence word that says
+ * whose turn the slot is; readers learn whether a slot is ready from the slot
+ * itself, so a consumer polling an empty ring touches only the line the
+ * producer writes next (format version 2).
+ *
+ * Positions (head, tail) are free-running 64-bit counters that encode
+ * (lap << shift) | index, where 2^shift >= capacity, shift >= 1, and
+ * index < capacity. Advancing wraps the index at exactly `capacity` with a
  * compare instead of a division, so any capacity is honoured exactly and the
- * hot path never divides. "One lap later" is + (1 << shift), so full is
- * head == tail + lap and the arithmetic wraps at 2^64 like plain counters.
+ * hot path never divides. "One lap later" is + (1 << shift).
  *
  * Trust: a peer may scribble over the segment. Everything that sizes memory
  * accesses (geometry) is validated once at open and copied into the handle;
@@ -26,12 +30,13 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define SHMRING_MAGIC	       0x474e49524d485353ull /* "SSHMRING" */
-#define SHMRING_FORMAT_VERSION 1u
+#define SHMRING_FORMAT_VERSION 2u
 #define SHMRING_LINE	       128u
 #define SHMRING_HDR_SIZE       4096u
-#define SHMRING_REG_SLOTS      15u /* registry entries per role */
+#define SHMRING_REG_SLOTS      15u /* registry entries per role (observers) */
 
 enum { SHMRING_INIT_NONE = 0, SHMRING_INIT_BUSY = 1, SHMRING_INIT_READY = 2 };
 
@@ -59,11 +64,13 @@ struct shmring__hdr {
 	uint64_t slot_size;
 	uint64_t data_offset;
 	uint64_t total_size;
-	LINE_PAD(pad0, 64);
-	/* line 1: producer side. SPSC: published head; MP: claim counter. */
+	uint64_t seq_offset; /* of the sequence word in a slot */
+	uint64_t instance;   /* random, chosen when the header is initialised */
+	LINE_PAD(pad0, 80);
+	/* line 1: producer side. SPSC: published head; MP: a hint (below). */
 	_Atomic uint64_t head;
 	LINE_PAD(pad1, 8);
-	/* line 2: consumer side. SPSC/MPSC: published tail; MC: claim counter. */
+	/* line 2: consumer side. SPSC/MPSC: published tail; MPMC: a hint. */
 	_Atomic uint64_t tail;
 	LINE_PAD(pad2, 8);
 	/* line 3, 4: wait state for consumers (not empty), producers (not full) */
@@ -71,31 +78,28 @@ struct shmring__hdr {
 	LINE_PAD(pad3, sizeof(struct shmring__ec));
 	struct shmring__ec not_full;
 	LINE_PAD(pad4, sizeof(struct shmring__ec));
-	/* line 5, 6: role registry: the pid of each holder, for observers; an
-	 * OFD lock on the segment file is what holds the role (ring.c). Entry 0
-	 * is the exclusive holder for single-producer/-consumer roles. */
+	/* line 5, 6: registry for observers: (token << 32) | pid of holders.
+	 * What holds a role is an OFD lock (roles.c), never this word. */
 	_Atomic uint64_t producers[SHMRING_REG_SLOTS];
-	_Atomic uint64_t producers_extra; /* holders that found the table full */
+	_Atomic uint64_t pad5;
 	_Atomic uint64_t consumers[SHMRING_REG_SLOTS];
-	_Atomic uint64_t consumers_extra;
+	_Atomic uint64_t pad6;
 	/* line 7: counters for observers, updated on slow paths only */
-	_Atomic uint64_t opens; /* handles opened on this ring, ever */
+	_Atomic uint64_t opens;		/* handles opened on this ring, ever */
+	_Atomic uint64_t abandoned;	/* slots repaired after a dead claimer */
+	_Atomic uint64_t next_token[2]; /* token counters, producers/consumers */
 	/* set by any handle whose publishes skip the fence (wait.c) */
 	_Atomic uint32_t fenceless_publishers;
-	LINE_PAD(pad7, 12);
+	LINE_PAD(pad7, 36);
 };
 
 _Static_assert(sizeof(struct shmring__hdr) == 8 * SHMRING_LINE, "header layout");
 _Static_assert(sizeof(struct shmring__hdr) <= SHMRING_HDR_SIZE, "header page");
 
-/* Slot of a multi-producer or multi-consumer ring (Vyukov): the sequence
- * number says whose turn it is, the element follows. */
-struct shmring__mslot {
-	_Atomic uint64_t seq;
-	unsigned char data[];
-};
-
-/* Handle kinds: policy and role in one switchable value. */
+/* Handle kinds: policy and role in one switchable value. While a handle has
+ * elements borrowed (reserve/peek) or was inherited over fork, its kind is
+ * one of the last two, so every data call's dispatch refuses it at no cost
+ * to the calls that succeed. */
 enum shmring__kind {
 	K_SPSC_PROD,
 	K_SPSC_CONS,
@@ -103,9 +107,22 @@ enum shmring__kind {
 	K_MPSC_CONS,
 	K_MPMC_PROD,
 	K_MPMC_CONS,
+	K_BORROWED, /* EBUSY: a reservation or a peek is outstanding */
+	K_FORKED,   /* EBADF: the handle belongs to the parent process */
 };
 
-struct shmring__waitfd; /* wait.c */
+struct shmring__waitfd; /* waitfd.c */
+
+/* A claim seen in the way (repair.c): a slot that a producer or consumer
+ * owns and that this handle waits for. */
+struct shmring__stuck {
+	uint64_t pos, val; /* the slot's position and its sequence word */
+	uint64_t since;	   /* when first seen (ns), 0 until looked at the clock */
+	uint64_t next_check;
+	uint32_t polls;
+	uint32_t dead_token; /* found dead at the last check, until dead_until */
+	uint64_t dead_until;
+};
 
 struct shmring {
 	/* hot: read on every call */
@@ -118,12 +135,21 @@ struct shmring {
 	uint64_t lap;  /* 1 << shift */
 	size_t elem_size;
 	size_t slot_size;
+	size_t seq_off;		/* of the sequence word in a slot */
+	uint64_t lapmask;	/* MP sequence words: lap numbers modulo lapmask + 1 */
+	uint64_t token;		/* MP claims: who we are, pre-shifted into place */
 	bool fenceless;		/* publishes need no fence: waiters use membarrier */
 	bool waiter_membarrier; /* we may issue membarrier before sleeping */
 	bool sliced;		/* our waits must wake up now and then (wait.c) */
-	/* private side state: SPSC both sides, MPSC consumer */
-	uint64_t pos;	 /* my next position */
+	bool claim_wait;	/* the last try found a claim in its way (repair.c) */
+	/* private side state */
+	uint64_t pos;	 /* SPSC, MPSC consumer: my next position */
 	uint64_t cached; /* SPSC: the other side's position as last read */
+	/* zero-copy (reserve/peek): what is borrowed, while kind is K_BORROWED */
+	enum shmring__kind real_kind;
+	uint64_t borrow_pos;
+	size_t borrowed;
+	struct shmring__stuck stuck;
 	/* cold */
 	long spin_ns;
 	enum shmring_policy policy;
@@ -131,12 +157,16 @@ struct shmring {
 	struct shmring_mem *mem;
 	size_t offset; /* of the ring in mem */
 	bool own_mem;
-	pid_t pid;	/* process that opened the handle */
-	uint64_t owner; /* registry word */
-	int reg_index;	/* registry entry, -1 if none */
+	pid_t pid;   /* process that opened the handle */
+	int lock_fd; /* private open file of the segment: roles, token (roles.c) */
+	off_t lock_base;
+	uint32_t token_id; /* our token (0 on local memory) */
+	bool role_lock;	   /* holds the exclusive role lock */
+	int reg_index;	   /* registry entry for observers, -1 if none */
 	int fd_backend;
 	struct shmring__waitfd *waitfd;
-	char name[SHMRING_NAME_BUF]; /* "" when attached to caller memory */
+	struct shmring *proc_next, *proc_prev; /* the process's handles (roles.c) */
+	char name[SHMRING_NAME_BUF];	       /* "" when attached to caller memory */
 };
 
 /* ---- positions ----------------------------------------------------------- */
@@ -171,9 +201,67 @@ static inline uint64_t pos_count(const struct shmring *r, uint64_t h, uint64_t t
 	return laps * r->cap + hi - ti > r->cap ? r->cap : laps * r->cap + hi - ti;
 }
 
-static inline void *slot_at(const struct shmring *r, uint64_t p)
+/* Elements from P to the end of the lap (where a run of slots wraps). */
+static inline uint64_t pos_to_wrap(const struct shmring *r, uint64_t p)
+{
+	return r->cap - (p & r->mask);
+}
+
+static inline unsigned char *slot_at(const struct shmring *r, uint64_t p)
 {
 	return r->slots + (size_t)(p & r->mask) * r->slot_size;
+}
+
+static inline _Atomic uint64_t *seq_at(const struct shmring *r, uint64_t p)
+{
+	return (_Atomic uint64_t *)(slot_at(r, p) + r->seq_off);
+}
+
+/* ---- multi-producer/-consumer sequence words (mp.h) ------------------------
+ *
+ * A slot of an MPSC/MPMC ring serving position p (lap L = p >> shift) goes
+ *
+ *   FREE(L) --producer CAS--> CLAIMED(L, token) --store--> READY(L)
+ *     --consumer (MPMC: CAS to TAKING(L, token))--> FREE(L + 1)
+ *
+ * word = (L mod 2^lapbits) << 24 | token << 2 | state. A zeroed slot is
+ * FREE(0). The claim is one CAS on the slot that also says who claimed it,
+ * so a claim whose owner died can be recognised and repaired (repair.c);
+ * head and tail are only hints where to start looking. A slot of lap L + 1
+ * seen by someone at lap L was skipped (given back, or repaired). */
+enum { MP_FREE = 0, MP_CLAIMED = 1, MP_READY = 2, MP_TAKING = 3 };
+#define MP_TOKEN_SHIFT 2
+#define MP_TOKEN_BITS  22
+#define MP_LAP_SHIFT   24
+#define MP_LAP_BITS    40
+
+static inline uint64_t mp_lap(const struct shmring *r, uint64_t p)
+{
+	return (p >> r->shift) & r->lapmask;
+}
+
+static inline uint64_t mp_word(const struct shmring *r, uint64_t p, unsigned int state)
+{
+	return mp_lap(r, p) << MP_LAP_SHIFT | state;
+}
+
+static inline unsigned int mp_state(uint64_t w)
+{
+	return (unsigned int)(w & 3);
+}
+
+static inline uint32_t mp_token(uint64_t w)
+{
+	return (uint32_t)(w >> MP_TOKEN_SHIFT) & ((1u << MP_TOKEN_BITS) - 1);
+}
+
+/* Laps from position P's lap to word W's: 0 same, 1 next, -1 previous. */
+static inline int64_t mp_lapdiff(const struct shmring *r, uint64_t w, uint64_t p)
+{
+	uint64_t half = (r->lapmask >> 1) + 1;
+	uint64_t d = ((w >> MP_LAP_SHIFT) - mp_lap(r, p)) & r->lapmask;
+
+	return (int64_t)(d ^ half) - (int64_t)half;
 }
 
 /* A full barrier between a store and a later load (Dekker): on x86 a locked
@@ -199,7 +287,7 @@ void shmring__barrier_setup(struct shmring *r);
 /* After publishing (a store the waiter's re-check reads), wake sleepers if
  * any announced themselves. The barrier orders our publishing store before
  * our load of seq; it pairs with the waiter's barrier after its fetch_or
- * (shmring__wait_op): a fence on both sides, or, when this process is
+ * (shmring__ec_announce): a fence on both sides, or, when this process is
  * registered for membarrier, only a compiler barrier here because the waiter
  * forces a full barrier on us with membarrier(GLOBAL_EXPEDITED). Zero
  * syscalls when nobody sleeps. */
@@ -222,30 +310,68 @@ uint32_t shmring__ec_announce(struct shmring *r, struct shmring__ec *ec);
 int shmring__futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t deadline);
 void shmring__futex_wake_all(_Atomic uint32_t *word);
 
-/* One attempt of the operation: 0 or a negative errno. */
-typedef int (*shmring__op_fn)(struct shmring *r, void *buf);
+/* One attempt of an operation: 0 (or a count) or a negative errno. */
+typedef long (*shmring__op_fn)(struct shmring *r, void *buf, size_t n);
 
-/* Blocks until OP succeeds (0), DEADLINE passes (-ETIMEDOUT; UINT64_MAX =
- * never) or OP fails otherwise (its negative errno). */
-int shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn op,
-		     void *buf, uint64_t deadline_ns);
+/* Blocks until OP succeeds (its result), DEADLINE passes (-ETIMEDOUT;
+ * UINT64_MAX = never) or OP fails otherwise (its negative errno). */
+long shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn op,
+		      void *buf, size_t n, uint64_t deadline_ns);
+
+/* How long a wait may sleep before it must look at the ring again: the
+ * slice when the handle is sliced or waits behind a claim (repair.c), else
+ * DEADLINE itself. */
+uint64_t shmring__wait_until(const struct shmring *r, uint64_t now, uint64_t deadline);
 
 uint64_t shmring__now_ns(void);
 
-/* ---- ring.c / queue.c ----------------------------------------------------- */
+/* ---- ring.c ---------------------------------------------------------------- */
 
 /* Checks a header that says READY: magic, version, and a geometry that is the
  * one its own parameters give and fits in ROOM bytes. 0 or -EPROTO. */
 int shmring__hdr_validate(const struct shmring__hdr *h, size_t room);
 
-/* The byte of the segment file whose OFD lock stands for registry entry I
- * of ROLE of the ring at RING_OFFSET, and whether another open file of the
- * segment holds that lock (a live holder). See ring.c. */
-off_t shmring__reg_lock_byte(size_t ring_offset, int role, unsigned int i);
-bool shmring__reg_held(int fd, off_t byte);
+/* ---- roles.c: roles and claims that follow processes --------------------- */
 
-int shmring__try_push(struct shmring *r, void *elem);
-int shmring__try_pop(struct shmring *r, void *elem);
+/* Opens the handle's private open file of the segment (R->mem->fd) and
+ * tracks the handle for fork. 0 or a negative errno. */
+int shmring__roles_open(struct shmring *r);
+/* Once the header is valid: takes the exclusive role (if the handle's is)
+ * and a token. 0, -EBUSY (the role is held), -EUSERS (no token free), or
+ * another negative errno. Local memory: the registry word alone decides
+ * exclusive roles. */
+int shmring__roles_claim(struct shmring *r);
+/* flock(2) of the handle's private open file (-1 for local memory: 0). */
+int shmring__roles_flock(struct shmring *r, int op);
+/* Takes the handle's registry entry for observers (after the geometry). */
+void shmring__roles_register(struct shmring *r);
+void shmring__roles_close(struct shmring *r);
+/* Whether an open file other than the handle's holds any lock of the ring
+ * (a live handle), or token TOKEN's lock (a live claimer). */
+bool shmring__ring_in_use(const struct shmring *r);
+bool shmring__token_alive(const struct shmring *r, uint32_t token);
+/* For observers: the lock byte of TOKEN of the ring at RING_OFFSET, and
+ * whether another open file holds it; the number of live holders of ROLE. */
+off_t shmring__token_byte(size_t ring_offset, uint32_t token);
+bool shmring__lock_held(int fd, off_t byte);
+unsigned int shmring__live_holders(int fd, size_t ring_offset, int role);
+#define SHMRING_LOCK_BASE   ((off_t)1 << 40)
+#define SHMRING_LOCK_REGION ((off_t)1 << 23)
+
+/* ---- repair.c -------------------------------------------------------------- */
+
+/* A slot at position P holds word W, a claim (CLAIMED or TAKING) that stands
+ * in this handle's way, the FIRST in the caller's walk or one after it.
+ * Repairs it when its owner is dead (and says so with true: look again),
+ * else remembers it (only a first one) and sets r->claim_wait, so that
+ * blocking waits come back to look. */
+bool shmring__repair_claim(struct shmring *r, uint64_t p, uint64_t w, bool first);
+
+/* ---- spsc.h / mp.h via queue.c ------------------------------------------- */
+
+/* Gives back an outstanding reservation or peek (shmring_close). */
+void shmring__borrow_drop(struct shmring *r);
+
 /* Whether the handle's next try_push (producer) / try_pop (consumer) would
  * find room / an element, without doing it. A corrupt index counts as
  * "yes", so that the operation itself reports EPROTO. */
@@ -265,8 +391,10 @@ static inline struct shmring__ec *shmring__my_ec(const struct shmring *r)
 	return r->role == SHMRING_CONSUMER ? &r->hdr->not_empty : &r->hdr->not_full;
 }
 
-/* Test hook: move both indices of a fresh, empty ring to START (for
- * wraparound tests). Not exported from the shared library. */
+/* Test hooks, not exported from the shared library. Move both indices of a
+ * fresh, empty ring to START (for wraparound tests); make the next
+ * io_uring submits of pollable fds fail (waitfd.c). */
 int shmring__debug_set_position(struct shmring *r, uint64_t start);
+extern int shmring__debug_uring_refusals;
 
 #endif /* SHMRING_RING_H */

@@ -76,8 +76,6 @@ uint64_t shmring__now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-#define SLICE_NS 1000000ull
-
 static long sys_membarrier(int cmd)
 {
 	return syscall(SYS_membarrier, cmd, 0, 0);
@@ -217,10 +215,11 @@ void shmring__ec_wake(struct shmring *r, struct shmring__ec *ec)
 /* Spins on OP for up to r->spin_ns (bounded by DEADLINE): on two cores a
  * partner that is running answers within a microsecond or two, far sooner
  * than a sleep and a wake. */
-static int spin_op(struct shmring *r, shmring__op_fn op, void *buf, uint64_t deadline)
+static long spin_op(struct shmring *r, shmring__op_fn op, void *buf, size_t n,
+		    uint64_t deadline)
 {
 	uint64_t end;
-	int rc = -EAGAIN;
+	long rc = -EAGAIN;
 
 	if (r->spin_ns <= 0)
 		return rc;
@@ -230,7 +229,7 @@ static int spin_op(struct shmring *r, shmring__op_fn op, void *buf, uint64_t dea
 	do {
 		for (int i = 0; i < 32 && rc == -EAGAIN; i++) {
 			cpu_relax();
-			rc = op(r, buf);
+			rc = op(r, buf, n);
 		}
 	} while (rc == -EAGAIN && shmring__now_ns() < end);
 	return rc;
@@ -245,41 +244,49 @@ uint32_t shmring__ec_announce(struct shmring *r, struct shmring__ec *ec)
 	return old | 1;
 }
 
-int shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn op,
-		     void *buf, uint64_t deadline)
+/* One attempt of OP that also tells (r->claim_wait) whether a claim stood
+ * in its way, so that the wait comes back to look at it (repair.c). */
+static long attempt(struct shmring *r, shmring__op_fn op, void *buf, size_t n)
 {
-	int rc = spin_op(r, op, buf, deadline);
+	r->claim_wait = false;
+	return op(r, buf, n);
+}
+
+long shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn op,
+		      void *buf, size_t n, uint64_t deadline)
+{
+	long rc = spin_op(r, op, buf, n, deadline);
 
 	while (rc == -EAGAIN) {
 		uint64_t t0 = shmring__now_ns();
 		uint32_t expected;
+		int w;
 
 		/* A spent deadline (timeout 0) must not cost a membarrier. */
 		if (t0 >= deadline)
 			return -ETIMEDOUT;
 		expected = shmring__ec_announce(r, ec);
-		rc = op(r, buf); /* W3 */
+		rc = attempt(r, op, buf, n); /* W3 */
 		if (rc != -EAGAIN)
 			break;
 		atomic_fetch_add_explicit(&ec->sleepers, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&ec->sleeps, 1, memory_order_relaxed);
 		SHMRING_PROBE(sleep, r, r->name, (int)r->role);
-		rc = shmring__futex_wait(
-			&ec->seq, expected, /* W4 */
-			r->sliced && deadline - t0 > SLICE_NS ? t0 + SLICE_NS : deadline);
+		w = shmring__futex_wait(&ec->seq, expected, /* W4 */
+					shmring__wait_until(r, t0, deadline));
 		atomic_fetch_sub_explicit(&ec->sleepers, 1, memory_order_relaxed);
 		SHMRING_PROBE(wake, r, r->name, (int)r->role, shmring__now_ns() - t0);
-		if (rc == -ETIMEDOUT && shmring__now_ns() < deadline)
-			rc = 0; /* a slice ended: look again */
-		if (rc == -ETIMEDOUT) {
+		if (w == -ETIMEDOUT && shmring__now_ns() < deadline)
+			w = 0; /* a slice ended: look again */
+		if (w == -ETIMEDOUT) {
 			/* One last look: the deadline is not a reason to leave an
 			 * element that arrived as we timed out. */
-			rc = op(r, buf);
+			rc = attempt(r, op, buf, n);
 			return rc == -EAGAIN ? -ETIMEDOUT : rc;
 		}
-		if (rc != 0 && rc != -EINTR)
-			return rc;
-		rc = op(r, buf);
+		if (w != 0 && w != -EINTR)
+			return w;
+		rc = attempt(r, op, buf, n);
 	}
 	return rc;
 }
@@ -290,11 +297,14 @@ int shmring_arm(struct shmring *r, const uint32_t **word, uint32_t *expected)
 
 	if (!r || !word || !expected)
 		return shmring__err(EINVAL);
+	if (r->kind == K_FORKED)
+		return shmring__err(EBADF);
 	ec = shmring__my_ec(r);
 	*expected = shmring__ec_announce(r, ec);
 	*word = (const uint32_t *)&ec->seq;
 	/* W3 for an event loop: it sleeps only if nothing can be done now. */
+	r->claim_wait = false;
 	if (shmring__can_progress(r))
 		return SHMRING_ARM_READY;
-	return r->sliced ? SHMRING_ARM_POLL : SHMRING_ARM_WAIT;
+	return r->sliced || r->claim_wait ? SHMRING_ARM_POLL : SHMRING_ARM_WAIT;
 }

@@ -55,13 +55,16 @@ struct shmring__waitfd {
 	struct shmring__ec *ec;
 #if CONFIG_IO_URING
 	struct io_uring uring;
-	unsigned int inflight;		/* submitted, completion not yet reaped */
+	/* SQEs queued and not yet completed (reaped), whether or not the
+	 * kernel took them yet: a submit that fails leaves them queued, and
+	 * the next arm submits them again instead of queueing more. */
+	unsigned int inflight;
 	struct __kernel_timespec slice; /* link timeout of a sliced wait */
 #endif
 	pthread_t thread;
 	_Atomic uint32_t cmd;	   /* thread: arm count << 1 | stop (a private futex) */
 	_Atomic uint32_t expected; /* thread: the value of ec->seq to wait on */
-	_Atomic bool sliced;	   /* thread: give up waiting after SHMRING_ARM_POLL_NS */
+	_Atomic uint64_t slice_ns; /* thread: give up waiting after this (0: never) */
 	_Atomic bool busy;	   /* thread: waiting, or about to, on ec->seq */
 };
 
@@ -97,53 +100,69 @@ static void uring_reap(struct shmring__waitfd *w)
 	}
 }
 
-/* Submits what is queued, retrying what the kernel may refuse for a moment. */
+/* Submits what is queued, retrying what the kernel may refuse for a moment.
+ * 0, or a negative errno: the SQEs then stay queued (and counted) for the
+ * next arm. A refusal that lasts is reported as ENOMEM, not as EAGAIN,
+ * which callers of the try calls would read as "empty". */
+/* Test hook (not exported from the shared library): while > 0, submits
+ * fail with -EAGAIN as the kernel's may, each try taking one off. */
+int shmring__debug_uring_refusals;
+
 static int uring_submit(struct shmring__waitfd *w)
 {
-	int rc;
+	int rc = 0;
 
-	for (int tries = 0; tries < 100; tries++) {
+	for (int tries = 0; tries < 100 && io_uring_sq_ready(&w->uring); tries++) {
+		if (shmring__debug_uring_refusals > 0) {
+			shmring__debug_uring_refusals--;
+			rc = -EAGAIN;
+			continue;
+		}
 		rc = io_uring_submit(&w->uring);
-		if (rc >= 0 || (rc != -EINTR && rc != -EAGAIN && rc != -EBUSY))
+		if (rc >= 0)
+			continue;
+		if (rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
 			return rc;
-		sched_yield();
+		if (rc != -EINTR)
+			sched_yield();
 	}
-	return rc;
+	if (!io_uring_sq_ready(&w->uring))
+		return 0;
+	return rc == -EAGAIN || rc == -EBUSY ? -ENOMEM : rc < 0 ? rc : -ENOMEM;
 }
 
-/* Makes the fd readable when *word != expected (READY: at once; SLICED: also
- * after SHMRING_ARM_POLL_NS, through a linked timeout). */
-static int uring_arm(struct shmring__waitfd *w, bool ready, bool sliced,
+/* Makes the fd readable when *word != expected (READY: at once; with a
+ * SLICE, also after that many ns, through a linked timeout). */
+static int uring_arm(struct shmring__waitfd *w, bool ready, uint64_t slice,
 		     uint32_t expected)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->uring);
-	int rc, n = 1;
 
 	if (!sqe)
-		return -EBUSY; /* cannot happen: at most two SQEs are ever in flight */
+		return -EBUSY; /* cannot happen: at most two SQEs are ever queued */
 	if (ready) {
 		io_uring_prep_nop(sqe);
+		w->inflight++;
 	} else {
 		/* fd = futex2 flags (32-bit, shared), addr = word, addr2 = value,
 		 * addr3 = bitset mask: liburing 2.3 has no prep helper. */
 		io_uring_prep_rw(IORING_OP_FUTEX_WAIT, sqe, FUTEX2_SIZE_U32, &w->ec->seq,
 				 0, expected);
 		sqe->addr3 = FUTEX_BITSET_MATCH_ANY;
-		if (sliced) {
+		w->inflight++;
+		if (slice) {
 			sqe->flags |= IOSQE_IO_LINK;
-			w->slice =
-				(struct __kernel_timespec){ .tv_nsec =
-								    SHMRING_ARM_POLL_NS };
+			w->slice = (struct __kernel_timespec){
+				.tv_sec = (long long)(slice / 1000000000ull),
+				.tv_nsec = (long long)(slice % 1000000000ull),
+			};
+			/* Both complete: the wait (maybe -ECANCELED), the timeout. */
 			io_uring_prep_link_timeout(io_uring_get_sqe(&w->uring), &w->slice,
 						   0);
-			n = 2; /* both complete: the wait (maybe -ECANCELED), the timeout */
+			w->inflight++;
 		}
 	}
-	rc = uring_submit(w);
-	if (rc < 0)
-		return rc;
-	w->inflight += (unsigned int)n;
-	return 0;
+	return uring_submit(w);
 }
 #endif
 
@@ -170,11 +189,17 @@ static void *waiter_main(void *arg)
 		}
 		seen = cmd;
 		/* acquire on cmd (above) pairs with the release in thread_arm:
-		 * expected is the value announced for this arm. */
+		 * expected and slice_ns are the values of this arm. A sliced
+		 * arm gives up after its slice: the fd turns readable, the
+		 * caller's try finds nothing and arms again (wait.c: the late
+		 * wakeup that replaces a lost one). */
+		uint64_t slice = atomic_load_explicit(&w->slice_ns, memory_order_relaxed);
+		uint64_t deadline = slice ? shmring__now_ns() + slice : UINT64_MAX;
+
 		while (shmring__futex_wait(
 			       &w->ec->seq,
 			       atomic_load_explicit(&w->expected, memory_order_relaxed),
-			       UINT64_MAX) == -EINTR)
+			       deadline) == -EINTR)
 			;
 		/* Not busy before the eventfd write: an arm that sees busy
 		 * false starts its own wait, so at worst the fd is readable
@@ -201,7 +226,7 @@ static int thread_open(struct shmring__waitfd *w)
 	return 0;
 }
 
-static int thread_arm(struct shmring__waitfd *w, bool ready, bool sliced,
+static int thread_arm(struct shmring__waitfd *w, bool ready, uint64_t slice,
 		      uint32_t expected)
 {
 	uint64_t one = 1;
@@ -209,7 +234,7 @@ static int thread_arm(struct shmring__waitfd *w, bool ready, bool sliced,
 	if (ready)
 		return write(w->fd, &one, sizeof(one)) < 0 ? -errno : 0;
 	atomic_store_explicit(&w->expected, expected, memory_order_relaxed);
-	atomic_store_explicit(&w->sliced, sliced, memory_order_relaxed);
+	atomic_store_explicit(&w->slice_ns, slice, memory_order_relaxed);
 	atomic_store_explicit(&w->busy, true, memory_order_relaxed);
 	/* release: the thread reads expected after it sees the new cmd. */
 	atomic_fetch_add_explicit(&w->cmd, CMD_ARM, memory_order_release);
@@ -248,21 +273,39 @@ static int backend_wanted(const struct shmring *r)
 	return SHMRING_FD_AUTO;
 }
 
+/* Announce and re-check (W1-W3 of wait.c): whether progress is possible
+ * now, the value to wait on, and how long a wait may last before it must
+ * look again (0: until woken): the membarrier slice, or the repair interval
+ * while a claim stands in the way (repair.c). */
+static bool arm_check(struct shmring *r, uint32_t *expected, uint64_t *slice)
+{
+	uint64_t now = shmring__now_ns();
+	bool ready;
+
+	*expected = shmring__ec_announce(r, r->waitfd->ec);
+	r->claim_wait = false;
+	ready = shmring__can_progress(r);
+	*slice = shmring__wait_until(r, now, UINT64_MAX) - now;
+	if (*slice == UINT64_MAX - now)
+		*slice = 0;
+	return ready;
+}
+
 /* Drains readiness and, unless a wait is still pending, arms a new one. */
 static int waitfd_arm(struct shmring *r)
 {
 	struct shmring__waitfd *w = r->waitfd;
 	uint32_t expected;
+	uint64_t slice;
 	bool ready;
 
 #if CONFIG_IO_URING
 	if (w->backend == SHMRING_FD_URING) {
 		uring_reap(w);
-		if (w->inflight)
-			return 0; /* still waiting: it will complete on a publish */
-		expected = shmring__ec_announce(r, w->ec);
-		ready = shmring__can_progress(r);
-		return uring_arm(w, ready, r->sliced, expected);
+		if (w->inflight) /* still waiting; or queued, not taken yet */
+			return io_uring_sq_ready(&w->uring) ? uring_submit(w) : 0;
+		ready = arm_check(r, &expected, &slice);
+		return uring_arm(w, ready, slice, expected);
 	}
 #endif
 	uint64_t drained;
@@ -271,9 +314,8 @@ static int waitfd_arm(struct shmring *r)
 		return -errno;
 	if (atomic_load_explicit(&w->busy, memory_order_seq_cst))
 		return 0; /* the thread still waits: it writes the fd on a publish */
-	expected = shmring__ec_announce(r, w->ec);
-	ready = shmring__can_progress(r);
-	return thread_arm(w, ready, r->sliced, expected);
+	ready = arm_check(r, &expected, &slice);
+	return thread_arm(w, ready, slice, expected);
 }
 
 int shmring__waitfd_rearm(struct shmring *r)
@@ -288,6 +330,8 @@ int shmring_fd(struct shmring *r)
 
 	if (!r)
 		return shmring__err(EINVAL);
+	if (r->kind == K_FORKED)
+		return shmring__err(EBADF);
 	if (r->waitfd)
 		return r->waitfd->fd;
 	w = calloc(1, sizeof(*w));

@@ -3,7 +3,10 @@
  * unrelated processes that share only the ring's name:
  *   ring_helper push|pop POLICY NAME ELEM CAP COUNT [DELAY_US]
  * push: COUNT self-checking messages (producer 7) after DELAY_US.
- * pop:  COUNT messages after DELAY_US, each checked. Exit 0 on success. */
+ * pop:  COUNT messages after DELAY_US, each checked. Exit 0 on success.
+ * With COUNT 0 it only opens the role: exit 0, or 3 with the errno printed
+ * (EBUSY: the role is held). Exit 6: COUNT "reexec": open the role, then
+ * exec this program to open it again (0 when the new image gets it). */
 #include <shmring.h>
 
 #include "msg.h"
@@ -41,6 +44,12 @@ int main(int argc, char **argv)
 		return fprintf(stderr, "ring_helper: open %s: %s\n", argv[3],
 			       strerror(errno)),
 		       3;
+	if (!strcmp(argv[6], "reexec")) {
+		/* The handle is still open: exec drops it with the old image. */
+		argv[6] = "0";
+		execv("/proc/self/exe", argv);
+		return 6;
+	}
 	if (argc > 7)
 		usleep((useconds_t)atol(argv[7]));
 	for (long i = 0; i < count; i++) {

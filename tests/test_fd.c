@@ -3,6 +3,7 @@
  * stress through an epoll loop, the arm/drain race, and shmring_prep_wait. */
 #include "procutil.h"
 #include "msg.h"
+#include "ring.h"
 
 #include <limits.h>
 #include <sys/epoll.h>
@@ -392,6 +393,117 @@ Test(fd, uring_without_membarrier_loses_no_wakeup, .timeout = 300)
 Test(fd, thread_without_membarrier_loses_no_wakeup, .timeout = 300)
 {
 	arm_race(SHMRING_FD_THREAD, 20000, true);
+}
+
+/* ---- sliced waits: a publish whose wakeup was lost ----------------------------------- */
+
+/* Publishes the next element of SPSC producer P the way a publisher whose
+ * load of the futex word passed its store would: the element is there, no
+ * wake comes. What a consumer that cannot issue membarrier must survive
+ * when a producer publishes without a fence (wait.c): by waking up on its
+ * own every slice. */
+static void publish_without_wake(struct shmring *p, const void *elem)
+{
+	unsigned char *s = slot_at(p, p->pos);
+
+	memcpy(s, elem, p->elem_size);
+	atomic_store((_Atomic uint64_t *)(s + p->seq_off), p->pos + 1);
+	p->pos = pos_next(p, p->pos);
+}
+
+static int sliced_consumer(void *a)
+{
+	int backend = (int)(intptr_t)a;
+	TEST_NAME(name, "sliced");
+	SHMRING_OPTS(o, .fd_backend = backend, .spin_ns = -1);
+	struct shmring *c, *p;
+	unsigned char m[ELEM] = { 7 };
+	struct pollfd pfd;
+
+	setenv("SHMRING_BARRIER", "none", 1); /* before this process's first ring */
+	c = shmring_consumer(SHMRING_SPSC, name, ELEM, 16, &o);
+	p = shmring_producer(SHMRING_SPSC, name, ELEM, 16, NULL);
+	if (!c || !p)
+		return 1;
+	/* A publisher elsewhere skips its fence (it relies on membarrier). */
+	atomic_store(&c->hdr->fenceless_publishers, 1);
+	pfd.fd = shmring_fd(c);
+	if (pfd.fd < 0)
+		return errno == ENOTSUP ? 77 : 2;
+	for (int i = 0; i < 20; i++) {
+		if (shmring_try_pop(c, m) == 0 || errno != EAGAIN)
+			return 3; /* armed, waiting */
+		publish_without_wake(p, m);
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 500) != 1)
+			return 4; /* the element sits there, the fd never turns readable */
+		if (shmring_try_pop(c, m))
+			return 5;
+	}
+	shmring_close(p);
+	shmring_close(c);
+	shmring_unlink(name);
+	return 0;
+}
+
+static void sliced_fd(int backend)
+{
+	int rc;
+
+	need_backend(backend);
+	rc = wait_child(fork_child(sliced_consumer, (void *)(intptr_t)backend));
+	cr_expect_eq(rc, 0, "%s: %d (4: an element waited 500 ms for a wake)",
+		     backend_names[backend], rc);
+}
+
+Test(fd, thread_fd_without_membarrier_wakes_by_its_slice)
+{
+	sliced_fd(SHMRING_FD_THREAD);
+}
+
+Test(fd, uring_fd_without_membarrier_wakes_by_its_slice)
+{
+	sliced_fd(SHMRING_FD_URING);
+}
+
+/* ---- io_uring: a submit the kernel refuses ---------------------------------------------- */
+
+Test(fd, uring_arm_refused_by_the_kernel_is_reported_and_retried, .timeout = 60)
+{
+	TEST_NAME(name, "refused");
+	unsigned char m[ELEM] = { 1 };
+	struct shmring *p;
+	struct shmring *c;
+	int fd, ep;
+
+	need_backend(SHMRING_FD_URING);
+	c = open_with_fd(SHMRING_CONSUMER, SHMRING_SPSC, name, 8, SHMRING_FD_URING, &fd);
+	p = shmring_producer(SHMRING_SPSC, name, ELEM, 8, NULL);
+	cr_assert_not_null(p);
+	ep = epoll_for(fd);
+	/* The first arm completes: the fd is readable, the element popped. */
+	cr_assert_eq(shmring_try_push(p, m), 0);
+	cr_assert_eq(wait_readable(ep, 2000), 1);
+	cr_assert_eq(shmring_try_pop(c, m), 0);
+	/* The next arm is refused for a while: the caller hears it, and not
+	 * as EAGAIN ("empty", wait for the fd), which would wait forever. */
+	shmring__debug_uring_refusals = 1000;
+	errno = 0;
+	cr_expect_eq(shmring_try_pop(c, m), -1);
+	cr_expect_eq(errno, ENOMEM, "%s", strerror(errno));
+	shmring__debug_uring_refusals = 0;
+	/* Then the same wait is submitted, not a second one beside it. */
+	for (int i = 0; i < 200; i++) {
+		cr_assert_eq(shmring_try_pop(c, m), -1);
+		cr_assert_eq(errno, EAGAIN, "round %d: %s", i, strerror(errno));
+		cr_assert_eq(shmring_try_push(p, m), 0);
+		cr_assert_eq(wait_readable(ep, 2000), 1, "round %d: the fd is dead", i);
+		cr_assert_eq(shmring_try_pop(c, m), 0);
+	}
+	close(ep);
+	shmring_close(p);
+	shmring_close(c);
+	shmring_unlink(name);
 }
 
 /* ---- io_uring reactor ---------------------------------------------------------------- */

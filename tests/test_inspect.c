@@ -286,7 +286,8 @@ Test(inspect, tampered_headers_are_eproto)
 	tamper(offsetof(struct shmring__hdr, elem_size), 65, "elem_size vs slot_size");
 	tamper(offsetof(struct shmring__hdr, total_size), 1ull << 30, "total_size");
 	tamper(offsetof(struct shmring__hdr, version),
-	       2 | (uint64_t)SHMRING_INIT_READY << 32, "other version");
+	       (SHMRING_FORMAT_VERSION + 1) | (uint64_t)SHMRING_INIT_READY << 32,
+	       "other version");
 }
 
 static void drop_to_nobody(void)

@@ -113,10 +113,11 @@ Test(ring, defaults_are_joins_1472_by_144)
 
 Test(ring, memsize_is_header_slots_and_guard)
 {
-	cr_expect_eq(shmring_memsize(SHMRING_SPSC, 64, 144), 4096 + 64 * 144 + 128);
+	/* A slot is the element, 8-byte aligned, and its sequence word. */
+	cr_expect_eq(shmring_memsize(SHMRING_SPSC, 64, 144), 4096 + 72 * 144 + 128);
 	cr_expect_eq(shmring_memsize(SHMRING_MPSC, 64, 144), 4096 + 72 * 144 + 128);
 	cr_expect_eq(shmring_memsize(SHMRING_MPMC, 13, 3), 4096 + 24 * 3 + 128);
-	cr_expect_eq(shmring_memsize(SHMRING_SPSC, 1, 1), 4096 + 8 + 128);
+	cr_expect_eq(shmring_memsize(SHMRING_SPSC, 1, 1), 4096 + 16 + 128);
 	errno = 0;
 	cr_expect_eq(shmring_memsize(SHMRING_SPSC, 0, 10), 0);
 	cr_expect_eq(errno, EINVAL);
