@@ -127,13 +127,8 @@ TOOL_LIBS :=
 # `shmring bridge`: rings over NATS JetStream (tools/bridge_nats.c, libnats).
 # Without CONFIG_NATS the tool says the bridge is not compiled in; --stats and
 # the OpenMetrics printer read the counter files either way.
-# Until the library's zero-copy calls (shmring_peek, shmring_reserve, ...)
-# land, the bridge emulates them (tools/bridge_compat.c), without the
-# crash guarantee of `bridge out`.
-BRIDGE_HAVE_ZC := $(shell grep -q 'shmring_peek' include/shmring.h && echo 1 || echo 0)
-TOOL_CFLAGS := -DBRIDGE_HAVE_ZC=$(BRIDGE_HAVE_ZC)
 ifeq ($(CONFIG_NATS),y)
-TOOL_SRCS += tools/bridge_nats.c tools/bridge_compat.c
+TOOL_SRCS += tools/bridge_nats.c
 TOOL_LIBS += -lnats
 endif
 BPF_SKEL := $(BUILD)/bpf/shmring.skel.h
@@ -149,7 +144,7 @@ endif
 all: $(TOOL)
 
 $(TOOL): $(TOOL_SRCS) tools/tool.h tools/bridge.h bpf/shmring_trace.h $(TOOL_DEPS) $(LIB_SO) $(BUILD)/config.h
-	$(CC) $(BASE_CFLAGS) $(TOOL_CFLAGS) -Ibpf -o $@ $(TOOL_SRCS) $(LIB_SO) $(TOOL_LIBS) \
+	$(CC) $(BASE_CFLAGS) -Ibpf -o $@ $(TOOL_SRCS) $(LIB_SO) $(TOOL_LIBS) \
 		-Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib' $(SAN_LDFLAGS)
 
 $(BUILD)/bpf/vmlinux.h:
@@ -174,7 +169,6 @@ $(BUILD)/tests/test_tool $(BUILD)/tests/test_trace $(BUILD)/tests/test_bpftrace:
 
 # The bridge tests run the tool against real nats-server processes.
 $(BUILD)/tests/test_bridge: $(TOOL)
-$(BUILD)/tests/test_bridge: TEST_CFLAGS += -DBRIDGE_HAVE_ZC=$(BRIDGE_HAVE_ZC)
 
 install: install-tool
 uninstall: uninstall-tool

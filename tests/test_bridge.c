@@ -27,10 +27,6 @@
 
 #include <sys/mman.h>
 
-#ifndef BRIDGE_HAVE_ZC
-#define BRIDGE_HAVE_ZC 0
-#endif
-
 #define ELEM	64
 #define SEQ_OFF (ELEM - 8) /* --seq-offset: the stream sequence */
 #define MSG_LEN SEQ_OFF	   /* msg_fill covers the bytes before it */
@@ -444,11 +440,8 @@ static void run(const struct scenario *sc)
 				}
 			}
 			if (sc->kill_bridges && now >= next_kill && u < total * 9 / 10) {
-				/* Which bridge: out, in, or both. Without the
-				 * library's peek (BRIDGE_HAVE_ZC 0), bridge out pops
-				 * before the PubAck and a kill would lose those
-				 * elements: then only bridge in is killed. */
-				unsigned int which = BRIDGE_HAVE_ZC ? rnd(&rs, 0, 2) : 1;
+				/* Which bridge: out, in, or both. */
+				unsigned int which = rnd(&rs, 0, 2);
 
 				if (which != 1) {
 					nu_stop(out.pid, SIGKILL, 1000);

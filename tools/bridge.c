@@ -118,29 +118,6 @@ struct shmring *bridge_open_ring(const struct bridge_opts *o, enum shmring_role 
 	return r;
 }
 
-uint64_t bridge_ring_instance(const char *ring, const struct shmring_info *info)
-{
-#if BRIDGE_HAVE_ZC
-	(void)ring;
-	return info->instance;
-#else
-	/* Until the library records an instance id: the segment file's inode
-	 * and birth time, which a re-created ring does not share (its change
-	 * time moves with every write through the mapping). */
-	char path[PATH_MAX];
-	struct statx stx;
-
-	(void)info;
-	snprintf(path, sizeof(path), SHM_DIR "/%s", ring[0] == '/' ? ring + 1 : ring);
-	if (statx(AT_FDCWD, path, 0, STATX_INO | STATX_BTIME, &stx))
-		return 0;
-	return stx.stx_ino * 0x9e3779b97f4a7c15ull ^
-	       (stx.stx_mask & STATX_BTIME ?
-			(uint64_t)stx.stx_btime.tv_sec * 1000000000ull + stx.stx_btime.tv_nsec :
-			0);
-#endif
-}
-
 /* ---- the counter file ---------------------------------------------------- */
 
 static const char *dir_str(enum bridge_dir d)

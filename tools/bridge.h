@@ -132,9 +132,6 @@ extern volatile sig_atomic_t bridge_stop;
 struct shmring *bridge_open_ring(const struct bridge_opts *o, enum shmring_role role,
 				 struct shmring_info *info);
 
-/* The ring instance for message ids: info.instance where the library has it. */
-uint64_t bridge_ring_instance(const char *ring, const struct shmring_info *info);
-
 __attribute__((format(printf, 2, 3))) void bridge_log(const struct bridge_opts *o,
 						      const char *fmt, ...);
 
@@ -143,37 +140,6 @@ uint64_t bridge_now_ns(void);
 /* tools/bridge_nats.c: runs one direction until SIGTERM/SIGINT; exit status. */
 int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st);
 int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st);
-
-/* ---- the library's zero-copy calls ---------------------------------------
- * The bridge borrows elements in place (peek/release, reserve/commit). Until
- * the library has these calls, tools/bridge_compat.c emulates them on the copy
- * calls for one consumer and one producer handle per process: a popped
- * element then lives in the bridge until released, so a killed `bridge out`
- * loses what it had popped and not yet seen acknowledged. */
-#if BRIDGE_HAVE_ZC
-#define br_peek	    shmring_peek
-#define br_release  shmring_release
-#define br_reserve  shmring_reserve
-#define br_commit   shmring_commit
-#define br_wait	    shmring_wait
-#define br_position shmring_position
-static inline void br_compat_open(struct shmring *ring, const struct shmring_info *info,
-				  enum shmring_role role)
-{
-	(void)ring;
-	(void)info;
-	(void)role;
-}
-#else
-void br_compat_open(struct shmring *ring, const struct shmring_info *info,
-		    enum shmring_role role);
-ssize_t br_peek(struct shmring *ring, size_t n, void **first, size_t *stride);
-int br_release(struct shmring *ring, size_t n);
-ssize_t br_reserve(struct shmring *ring, size_t n, void **first, size_t *stride);
-int br_commit(struct shmring *ring, size_t n);
-int br_wait(struct shmring *ring, uint64_t timeout_ns);
-uint64_t br_position(const struct shmring *ring);
-#endif
 
 /* USDT probes, provider shmring_bridge (CONFIG_USDT):
  *   publish   (ring, position, count)       elements handed to the NATS client

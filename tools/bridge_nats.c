@@ -420,8 +420,7 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 	b.ring = bridge_open_ring(o, SHMRING_CONSUMER, &info);
 	if (!b.ring)
 		return 1;
-	br_compat_open(b.ring, &info, SHMRING_CONSUMER);
-	b.instance = bridge_ring_instance(o->ring, &info);
+	b.instance = info.instance;
 	b.elem = info.elem_size;
 	b.state = calloc(b.cap, 1);
 	b.sent_ns = calloc(b.cap, sizeof(*b.sent_ns));
@@ -461,7 +460,7 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 			drain_deadline = now + (uint64_t)(o->ack_wait_ms + 1000) * MS;
 			bridge_log(o, "stopping: waiting for the PubAcks in flight");
 		}
-		got = br_peek(b.ring, b.cap, &first, &stride);
+		got = shmring_peek(b.ring, b.cap, &first, &stride);
 		if (got < 0) {
 			bridge_log(o, "peek: %s", strerror(errno));
 			goto done;
@@ -469,7 +468,7 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 		k = (size_t)got;
 		pthread_mutex_lock(&b.mu);
 		if (k) {
-			uint64_t pos = br_position(b.ring);
+			uint64_t pos = shmring_position(b.ring);
 
 			if (b.published && pos != b.base) {
 				/* Someone else (another consumer of an MPMC ring)
@@ -567,7 +566,8 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 		while (m < b.published && b.state[out_idx(&b, m)] == E_ACKED)
 			m++;
 		pthread_mutex_unlock(&b.mu);
-		if (br_release(b.ring, m)) {
+		/* (A peek that found nothing borrowed nothing.) */
+		if (k && shmring_release(b.ring, m)) {
 			bridge_log(o, "release: %s", strerror(errno));
 			goto done;
 		}
@@ -594,7 +594,7 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 			/* Nothing in flight: sleep until the ring has elements. */
 			if (now < backoff_until)
 				sleep_ms((long)((backoff_until - now) / MS) + 1);
-			else if (!draining && br_wait(b.ring, 100 * MS) && errno != ETIMEDOUT &&
+			else if (!draining && shmring_wait(b.ring, 100 * MS) && errno != ETIMEDOUT &&
 				 errno != EINTR) {
 				bridge_log(o, "wait: %s", strerror(errno));
 				goto done;
@@ -688,7 +688,7 @@ static bool in_subscribe(struct in *b)
 static void journal_start(struct in *b)
 {
 	struct bridge_journal *j = &b->st->journal;
-	uint64_t q = br_position(b->ring);
+	uint64_t q = shmring_position(b->ring);
 	size_t dropped = 0;
 
 	if (j->instance != b->instance) {
@@ -730,7 +730,7 @@ static size_t in_push(struct in *b, natsMsg **msgs, const uint64_t *seqs, size_t
 	while (done < n) {
 		void *first;
 		size_t stride;
-		ssize_t r = br_reserve(b->ring, n - done, &first, &stride);
+		ssize_t r = shmring_reserve(b->ring, n - done, &first, &stride);
 		uint64_t pos;
 
 		if (r < 0) {
@@ -747,10 +747,10 @@ static size_t in_push(struct in *b, natsMsg **msgs, const uint64_t *seqs, size_t
 				else if (bridge_now_ns() > give_up)
 					return done;
 			}
-			br_wait(b->ring, 100 * MS);
+			shmring_wait(b->ring, 100 * MS);
 			continue;
 		}
-		pos = br_position(b->ring);
+		pos = shmring_position(b->ring);
 		for (size_t i = 0; i < (size_t)r; i++) {
 			char *slot = (char *)first + i * stride;
 
@@ -771,7 +771,7 @@ static size_t in_push(struct in *b, natsMsg **msgs, const uint64_t *seqs, size_t
 			 * published (a killed process's stores stay). */
 			atomic_thread_fence(memory_order_seq_cst);
 		}
-		if (br_commit(b->ring, (size_t)r)) {
+		if (shmring_commit(b->ring, (size_t)r)) {
 			bridge_log(o, "commit: %s", strerror(errno));
 			return done;
 		}
@@ -946,11 +946,10 @@ int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st)
 	b.ring = bridge_open_ring(o, SHMRING_PRODUCER, &info);
 	if (!b.ring)
 		return 1;
-	br_compat_open(b.ring, &info, SHMRING_PRODUCER);
 	b.elem = info.elem_size;
 	/* A batch must fit the ring, or it could never be pushed whole. */
 	b.batch = (size_t)o->batch < info.capacity ? (size_t)o->batch : info.capacity;
-	b.instance = bridge_ring_instance(o->ring, &info);
+	b.instance = info.instance;
 	if (o->seq_offset >= 0 && (size_t)o->seq_offset + 8 > b.elem) {
 		tool_error("bridge in: --seq-offset %ld: 8 bytes do not fit %zu-byte elements",
 			   o->seq_offset, b.elem);
@@ -987,7 +986,7 @@ int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st)
 		}
 		room = shmring_available(b.ring);
 		if (!room) {
-			br_wait(b.ring, 100 * MS);
+			shmring_wait(b.ring, 100 * MS);
 			continue;
 		}
 		want = room < b.batch ? (int)room : (int)b.batch;
