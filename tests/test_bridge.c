@@ -654,3 +654,158 @@ Test(bridge, two_hosts_in_network_namespaces, .timeout = 400)
 	serialize();
 	run(&sc);
 }
+
+/* Messages of another size on the subject (here from a second ring of 32-byte
+ * elements bridged into the same stream) are terminated, counted and never
+ * pushed; the counters read back as OpenMetrics. */
+Test(bridge, wrong_size_messages_are_terminated, .timeout = 120)
+{
+	char base[PATH_MAX], url[128], subject[96], stream[64], durable[64], line[512];
+	struct bridge out = { 0 }, out_c = { 0 }, in = { 0 };
+	struct nu_server node;
+	unsigned char m[ELEM] = { 0 };
+	struct shmring *a, *c, *b;
+	static struct proc p;
+	TEST_NAME(ring_a, "wsa");
+	TEST_NAME(ring_b, "wsb");
+	TEST_NAME(ring_c, "wsc");
+
+	skip_unless_bridge();
+	serialize();
+	nu_tmpdir(base, sizeof(base), "size");
+	cr_assert(nu_cluster_start(&node, 1, base, "127.0.0.1", NULL));
+	nu_urls(url, sizeof(url), &node, 1);
+	snprintf(subject, sizeof(subject), "shmring.test.size.%d", (int)getpid());
+	snprintf(stream, sizeof(stream), "Tsize%d", (int)getpid());
+	snprintf(durable, sizeof(durable), "dsize%d", (int)getpid());
+	cr_assert_not_null(a = shmring_producer(SHMRING_SPSC, ring_a, ELEM, 256, NULL));
+	cr_assert_not_null(c = shmring_producer(SHMRING_SPSC, ring_c, 32, 256, NULL));
+	cr_assert_not_null(b = shmring_consumer(SHMRING_SPSC, ring_b, ELEM, 256, NULL));
+	{
+		struct bridge *bs[3] = { &out, &out_c, &in };
+		const char *rings[3] = { ring_a, ring_c, ring_b };
+
+		for (int i = 0; i < 3; i++) {
+			snprintf(bs[i]->log, sizeof(bs[i]->log), "%s/bridge-%d.log", base, i);
+			arg(bs[i], tool_path());
+			arg(bs[i], "bridge");
+			arg(bs[i], i < 2 ? "out" : "in");
+			if (i < 2)
+				arg(bs[i], rings[i]);
+			arg(bs[i], url);
+			arg(bs[i], subject);
+			if (i == 2) {
+				arg(bs[i], rings[i]);
+				arg(bs[i], "--durable");
+				arg(bs[i], durable);
+				arg(bs[i], "--ack-wait");
+				arg(bs[i], "500");
+			}
+			arg(bs[i], "--create-stream");
+			arg(bs[i], stream);
+			bridge_start(bs[i]);
+		}
+	}
+	for (uint64_t i = 0; i < 1000; i++) {
+		msg_fill(m, ELEM, 1, i);
+		cr_assert_eq(shmring_push(a, m), 0);
+		if (i % 100 == 50) {
+			msg_fill(m, 32, 2, i);
+			cr_assert_eq(shmring_push(c, m), 0);
+		}
+	}
+	for (uint64_t i = 0; i < 1000; i++) {
+		uint32_t prod;
+		uint64_t seq;
+
+		cr_assert_eq(shmring_timed_pop(b, m, 20000000000ull), 0, "message %llu missing",
+			     (unsigned long long)i);
+		cr_assert_eq(msg_check(m, ELEM, &prod, &seq), 0);
+		cr_assert_eq(prod, 1);
+		cr_assert_eq(seq, i);
+	}
+	/* Terminated, not merely unacknowledged: not delivered again after
+	 * AckWait (500 ms). */
+	nu_sleep_ms(2000);
+	cr_assert_eq(shmring_timed_pop(b, m, 100000000ull), -1);
+	{
+		char *argv[] = { (char *)tool_path(), "bridge", "--stats", "--openmetrics",
+				 (char *)ring_b, NULL };
+		char want[256];
+
+		cr_assert_eq(proc_run(&p, argv, 10000), 0);
+		snprintf(want, sizeof(want),
+			 "shmring_bridge_rejected_total{ring=\"%s\",direction=\"in\"} 10\n",
+			 ring_b);
+		cr_assert(strstr(p.outbuf, want), "no '%s' in:\n%s", want, p.outbuf);
+		snprintf(want, sizeof(want),
+			 "shmring_bridge_forwarded_total{ring=\"%s\",direction=\"in\"} 1000\n",
+			 ring_b);
+		cr_assert(strstr(p.outbuf, want), "no '%s' in:\n%s", want, p.outbuf);
+		cr_assert(strstr(p.outbuf, "# TYPE shmring_bridge_rejected counter\n"), "%s",
+			  p.outbuf);
+		cr_assert(strstr(p.outbuf, "shmring_bridge_up{ring=\""), "%s", p.outbuf);
+		cr_assert(strlen(p.outbuf) > 6 &&
+				  !strcmp(p.outbuf + strlen(p.outbuf) - 6, "# EOF\n"),
+			  "%s", p.outbuf);
+	}
+	{
+		/* All bridges' counters, for every ring: each appears. */
+		char *argv[] = { (char *)tool_path(), "bridge", "--stats", NULL };
+
+		cr_assert_eq(proc_run(&p, argv, 10000), 0);
+		cr_assert_not_null(line_starting(p.outbuf, ring_a, line, sizeof(line)), "%s",
+				   p.outbuf);
+		cr_assert_not_null(line_starting(p.outbuf, ring_c, line, sizeof(line)), "%s",
+				   p.outbuf);
+	}
+	cr_assert_eq(bridge_term(&out), 0);
+	cr_assert_eq(bridge_term(&out_c), 0);
+	cr_assert_eq(bridge_term(&in), 0);
+	nu_server_stop(&node, SIGTERM);
+	shmring_close(a);
+	shmring_close(b);
+	shmring_close(c);
+	{
+		const char *rings[3] = { ring_a, ring_c, ring_b };
+		const char *dirs[3] = { "out", "out", "in" };
+
+		for (int i = 0; i < 3; i++) {
+			char path[PATH_MAX];
+
+			shmring_unlink(rings[i]);
+			snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.%s", rings[i],
+				 dirs[i]);
+			unlink(path);
+		}
+	}
+	bridge_free(&out);
+	bridge_free(&out_c);
+	bridge_free(&in);
+	nu_rmtree(base);
+}
+
+/* The command line without a server: usage errors, and a build without
+ * CONFIG_NATS that says so. */
+Test(bridge, command_line)
+{
+	static struct proc p;
+	char *no_durable[] = { (char *)tool_path(), "bridge", "in", "nats://127.0.0.1:1",
+			       "s", "r", NULL };
+	char *run[] = { (char *)tool_path(), "bridge", "out", "shmring-t-never", "nats://x",
+			"s", "--elem-size", "64", NULL };
+	char *bad[] = { (char *)tool_path(), "bridge", "out", "r", "u", "s", "--policy",
+			"ring", NULL };
+
+	if (access(tool_path(), X_OK))
+		cr_skip_test("%s is missing", tool_path());
+	cr_assert_eq(proc_run(&p, bad, 10000), 2, "%s", p.errbuf);
+	cr_assert_eq(proc_run(&p, no_durable, 10000), 2, "%s", p.errbuf);
+	cr_assert(strstr(p.errbuf, "--durable"), "%s", p.errbuf);
+#if CONFIG_NATS
+	(void)run;
+#else
+	cr_assert_eq(proc_run(&p, run, 10000), 1);
+	cr_assert(strstr(p.errbuf, "not compiled in"), "%s", p.errbuf);
+#endif
+}
