@@ -253,6 +253,24 @@ bench-wake: deps-quiet
 	@mkdir -p $(BUILD)/bench
 	$(BUILD)/bench/wake -c $(BUILD)/bench/wake.csv $(WAKE_ARGS)
 
+# ---------------------------------------------------------------- bridge
+# ring -> NATS -> ring through `shmring bridge` beside a plain JetStream
+# publisher and pull consumer, on a nats-server started for the run: msgs/s
+# and end-to-end p50/p99. BRIDGE_ARGS=--short is the CI form.
+.PHONY: bench-bridge
+$(BUILD)/bench/bridge: bench/bridge.c tests/natsutil.h tests/msg.h include/shmring.h $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring -lnats \
+		-pthread
+
+bench-bridge: deps-quiet
+ifeq ($(CONFIG_NATS),y)
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/bridge
+	$(BUILD)/bench/bridge $(BRIDGE_ARGS)
+else
+	@echo "bench-bridge: the bridge is not compiled in (CONFIG_NATS=n)"; exit 1
+endif
+
 # ---------------------------------------------------------------- model
 # The wakeup protocol (src/wait.c) as a spin model: no lost wakeup with a
 # publisher fence or with the waiter's membarrier, and a lost one without.
@@ -309,8 +327,9 @@ FORCE:
 # included as system headers so that -Wall -Wextra judges our code only.
 # Recursive '=' so pkg-config runs only after deps-quiet installed libdpdk-dev.
 BENCH_BIN := $(BUILD)/bench/shmring-bench
-# usdt_cost.c and wake.c are programs of their own (make bench-usdt, bench-wake).
-BENCH_SRCS := $(filter-out bench/usdt_cost.c bench/wake.c,$(wildcard bench/*.c))
+# usdt_cost.c, wake.c and bridge.c are programs of their own (make bench-usdt,
+# bench-wake, bench-bridge).
+BENCH_SRCS := $(filter-out bench/usdt_cost.c bench/wake.c bench/bridge.c,$(wildcard bench/*.c))
 BENCH_OBJS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/obj/%.o)
 BENCH_CFLAGS = $(BASE_CFLAGS) -Itests \
 	$(patsubst -I%,-isystem %,$(shell pkg-config --cflags-only-I libdpdk)) \
