@@ -91,7 +91,8 @@ static uint64_t check(const unsigned char *m, uint64_t seq)
 	uint64_t s, t;
 
 	if (msg_check(m + STAMP, size - STAMP, &prod, &s) || prod != 1 || s != seq) {
-		fprintf(stderr, "bench-bridge: message %llu arrived as %u/%llu (or corrupt)\n",
+		fprintf(stderr,
+			"bench-bridge: message %llu arrived as %u/%llu (or corrupt)\n",
 			(unsigned long long)seq, prod, (unsigned long long)s);
 		exit(1);
 	}
@@ -169,25 +170,42 @@ static double ring_once(const char *ring_a, const char *ring_b, long n, bool pac
 
 static struct result bench_bridge(bool tp_only)
 {
-	char ring_a[64], ring_b[64], subject[64], stream[64], durable[64], sz[16], log[700];
+	char ring_a[64], ring_b[64], subject[64], stream[64], durable[64], sz[16],
+		log[700];
 	uint64_t *lat = malloc(sizeof(uint64_t) * (size_t)(n_tp > n_lat ? n_tp : n_lat));
 	struct result res = { 0 };
 	pid_t out, in;
 	double secs;
 
-	snprintf(ring_a, sizeof(ring_a), "shmring-bench-bra-%d-%d", (int)getpid(), round_no);
-	snprintf(ring_b, sizeof(ring_b), "shmring-bench-brb-%d-%d", (int)getpid(), round_no);
+	snprintf(ring_a, sizeof(ring_a), "shmring-bench-bra-%d-%d", (int)getpid(),
+		 round_no);
+	snprintf(ring_b, sizeof(ring_b), "shmring-bench-brb-%d-%d", (int)getpid(),
+		 round_no);
 	snprintf(subject, sizeof(subject), "bench.bridge.%d.%d", (int)getpid(), round_no);
 	snprintf(stream, sizeof(stream), "BB%d_%d", (int)getpid(), round_no);
 	snprintf(durable, sizeof(durable), "bb%d_%d", (int)getpid(), round_no);
 	snprintf(sz, sizeof(sz), "%zu", size);
 	snprintf(log, sizeof(log), "%.500s/bridges.log", base);
 	{
-		struct shmring *b = shmring_consumer(SHMRING_SPSC, ring_b, size, 4096, NULL);
-		char *aout[] = { tool, "bridge", "out", ring_a, url, subject, "--create-stream",
-				 stream, "--elem-size", sz, "--capacity", "4096", NULL };
-		char *ain[] = { tool, "bridge", "in", url, subject, ring_b, "--durable", durable,
-				"--create-stream", stream, NULL };
+		struct shmring *b =
+			shmring_consumer(SHMRING_SPSC, ring_b, size, 4096, NULL);
+		char *aout[] = { tool,
+				 "bridge",
+				 "out",
+				 ring_a,
+				 url,
+				 subject,
+				 "--create-stream",
+				 stream,
+				 "--elem-size",
+				 sz,
+				 "--capacity",
+				 "4096",
+				 NULL };
+		char *ain[] = { tool,	     "bridge", "in",
+				url,	     subject,  ring_b,
+				"--durable", durable,  "--create-stream",
+				stream,	     NULL };
 
 		if (!b)
 			die("create ring B");
@@ -229,8 +247,8 @@ static jsCtx *js;
 static void ok(natsStatus s, const char *what)
 {
 	if (s != NATS_OK) {
-		fprintf(stderr, "bench-bridge: %s: %s (%s)\n", what, natsStatus_GetText(s),
-			nats_GetLastError(NULL));
+		fprintf(stderr, "bench-bridge: %s: %s (%s)\n", what,
+			natsStatus_GetText(s), nats_GetLastError(NULL));
 		exit(1);
 	}
 }
@@ -276,8 +294,9 @@ static double nats_once(natsSubscription *sub, const char *subject, long n, bool
 		for (int i = 0; i < list.Count; i++) {
 			if (natsMsg_GetDataLength(list.Msgs[i]) != (int)size)
 				die("NATS alone: a message of the wrong size");
-			lat[got] = check((const unsigned char *)natsMsg_GetData(list.Msgs[i]),
-					 (uint64_t)got);
+			lat[got] = check(
+				(const unsigned char *)natsMsg_GetData(list.Msgs[i]),
+				(uint64_t)got);
 			got++;
 			natsMsg_Ack(list.Msgs[i], NULL);
 		}
@@ -309,7 +328,8 @@ static struct result bench_nats(bool tp_only)
 	ok(js_AddStream(NULL, js, &cfg, NULL, NULL), "add stream");
 	jsSubOptions_Init(&so);
 	so.Config.AckPolicy = js_AckExplicit;
-	ok(js_PullSubscribe(&sub, js, subject, durable, NULL, &so, NULL), "pull subscribe");
+	ok(js_PullSubscribe(&sub, js, subject, durable, NULL, &so, NULL),
+	   "pull subscribe");
 	secs = nats_once(sub, subject, n_tp, false, lat);
 	res.rate = (double)n_tp / secs;
 	if (!tp_only) {
@@ -326,7 +346,8 @@ static struct result bench_nats(bool tp_only)
 
 int main(int argc, char **argv)
 {
-	static const struct option lopts[] = { { "short", no_argument, NULL, 'S' }, { 0 } };
+	static const struct option lopts[] = { { "short", no_argument, NULL, 'S' },
+					       { 0 } };
 	struct nu_server node;
 	struct result rb[16], rn[16];
 	jsOptions jso;
@@ -356,8 +377,9 @@ int main(int argc, char **argv)
 			reps = 1;
 			break;
 		default:
-			fprintf(stderr, "usage: %s [-n N] [-r RATE] [-l LAT_MSGS] [-s SIZE] [-k REPS] "
-					"[--short]\n",
+			fprintf(stderr,
+				"usage: %s [-n N] [-r RATE] [-l LAT_MSGS] [-s SIZE] [-k REPS] "
+				"[--short]\n",
 				argv[0]);
 			return 2;
 		}
@@ -397,10 +419,12 @@ int main(int argc, char **argv)
 	for (round_no = 0; round_no < reps; round_no++) {
 		rb[round_no] = bench_bridge(false);
 		rn[round_no] = bench_nats(false);
-		fprintf(stderr, "round %d: bridge %.0f msg/s p50 %.0f us p99 %.0f us; NATS %.0f "
-				"msg/s p50 %.0f us p99 %.0f us\n",
-			round_no + 1, rb[round_no].rate, rb[round_no].p50, rb[round_no].p99,
-			rn[round_no].rate, rn[round_no].p50, rn[round_no].p99);
+		fprintf(stderr,
+			"round %d: bridge %.0f msg/s p50 %.0f us p99 %.0f us; NATS %.0f "
+			"msg/s p50 %.0f us p99 %.0f us\n",
+			round_no + 1, rb[round_no].rate, rb[round_no].p50,
+			rb[round_no].p99, rn[round_no].rate, rn[round_no].p50,
+			rn[round_no].p99);
 	}
 	fprintf(stderr, "\n");
 	{
@@ -418,12 +442,12 @@ int main(int argc, char **argv)
 		for (int k = 0; k < 6; k++)
 			m[k] = median(v[k], (int)reps);
 		printf("%-34s %12s %10s %10s\n", "", "msgs/s", "p50 us", "p99 us");
-		printf("%-34s %12.0f %10.0f %10.0f\n", "ring -> NATS -> ring (bridges)", m[0], m[1],
-		       m[2]);
-		printf("%-34s %12.0f %10.0f %10.0f\n", "NATS alone (publisher, pull)", m[3], m[4],
-		       m[5]);
-		printf("%-34s %11.2fx %9.2fx %9.2fx\n", "bridge / NATS alone", m[0] / m[3],
-		       m[1] / m[4], m[2] / m[5]);
+		printf("%-34s %12.0f %10.0f %10.0f\n", "ring -> NATS -> ring (bridges)",
+		       m[0], m[1], m[2]);
+		printf("%-34s %12.0f %10.0f %10.0f\n", "NATS alone (publisher, pull)",
+		       m[3], m[4], m[5]);
+		printf("%-34s %11.2fx %9.2fx %9.2fx\n", "bridge / NATS alone",
+		       m[0] / m[3], m[1] / m[4], m[2] / m[5]);
 	}
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);

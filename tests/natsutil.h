@@ -73,8 +73,10 @@ static inline int nu_free_port(void)
 	if (!next)
 		next = 20000 + (int)(getpid() % 2000) * 10;
 	for (int tries = 0; tries < 1000; tries++) {
-		int port = next++, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
-		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+		int port = next++, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0),
+		    ok;
+		struct sockaddr_in a = { .sin_family = AF_INET,
+					 .sin_port = htons((uint16_t)port),
 					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 
 		if (next > 60000)
@@ -120,8 +122,8 @@ static inline pid_t nu_spawn(char *const argv[], const char *log, const char *ne
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 		_exit(99);
 	{
-		int fd = open(log ? log : "/dev/null", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-			      0644);
+		int fd = open(log ? log : "/dev/null",
+			      O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 		int nfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
 		if (fd >= 0) {
@@ -202,11 +204,11 @@ static inline bool nu_wait_log(const char *file, const char *needle, int timeout
 
 struct nu_server {
 	char name[16];
-	char dir[512];	     /* its store, config and log live here */
+	char dir[512]; /* its store, config and log live here */
 	char conf[640], log[640];
-	const char *host;    /* address to listen on */
-	const char *netns;   /* namespace to run in, or NULL */
-	int port, cport;     /* client and cluster ports */
+	const char *host;  /* address to listen on */
+	const char *netns; /* namespace to run in, or NULL */
+	int port, cport;   /* client and cluster ports */
 	pid_t pid;
 	int starts;
 };
@@ -224,7 +226,8 @@ static inline bool nu_server_conf(struct nu_server *s, struct nu_server *nodes, 
 		"jetstream { store_dir: \"%s/store\" }\n",
 		s->name, s->host, s->port, s->dir);
 	if (n > 1) {
-		fprintf(f, "cluster {\n  name: shmringtest\n  listen: \"%s:%d\"\n  routes: [\n",
+		fprintf(f,
+			"cluster {\n  name: shmringtest\n  listen: \"%s:%d\"\n  routes: [\n",
 			s->host, s->cport);
 		for (int i = 0; i < n; i++)
 			if (&nodes[i] != s)
@@ -328,8 +331,8 @@ static inline const char *nu_urls(char *buf, size_t len, const struct nu_server 
 
 	buf[0] = 0;
 	for (int i = 0; i < n && off < len; i++)
-		off += (size_t)snprintf(buf + off, len - off, "%snats://%s:%d", i ? "," : "",
-					nodes[i].host, nodes[i].port);
+		off += (size_t)snprintf(buf + off, len - off, "%snats://%s:%d",
+					i ? "," : "", nodes[i].host, nodes[i].port);
 	return buf;
 }
 

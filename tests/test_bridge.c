@@ -47,15 +47,15 @@ struct scenario {
 	int producers;
 	uint64_t per_producer;
 	size_t cap_a, cap_b;
-	int nodes;		/* servers: 1, or a cluster of 3 */
-	bool kill_bridges;	/* SIGKILL and restart the bridges at random */
-	bool restart_server;	/* restart the (single) server once */
-	bool kill_node;		/* SIGKILL one cluster node for good */
-	bool netns;		/* server and bridge out in one namespace, bridge in in another */
-	bool dedup;		/* bridge in --dedup: no duplicate may reach ring B */
-	bool strict;		/* no fault: stream sequences 1, 2, 3... exactly */
-	bool slow_start;	/* the consumer sleeps at first: ring B fills up */
-	int inject_crashes;	/* bridge in dies between push and ack this often */
+	int nodes;	     /* servers: 1, or a cluster of 3 */
+	bool kill_bridges;   /* SIGKILL and restart the bridges at random */
+	bool restart_server; /* restart the (single) server once */
+	bool kill_node;	     /* SIGKILL one cluster node for good */
+	bool netns;  /* server and bridge out in one namespace, bridge in in another */
+	bool dedup;  /* bridge in --dedup: no duplicate may reach ring B */
+	bool strict; /* no fault: stream sequences 1, 2, 3... exactly */
+	bool slow_start;    /* the consumer sleeps at first: ring B fills up */
+	int inject_crashes; /* bridge in dies between push and ack this often */
 	int batch, in_ack_wait_ms;
 	int timeout_s;
 };
@@ -73,7 +73,8 @@ static void skip_unless_bridge(void)
 	cr_skip_test("the bridge is not compiled in (CONFIG_NATS=n)");
 #endif
 	if (!nu_have("nats-server"))
-		cr_skip_test("nats-server is not installed (scripts/install-deps.sh installs it)");
+		cr_skip_test(
+			"nats-server is not installed (scripts/install-deps.sh installs it)");
 	if (access(tool_path(), X_OK))
 		cr_skip_test("%s is missing", tool_path());
 }
@@ -81,7 +82,8 @@ static void skip_unless_bridge(void)
 /* The bridge tests use the whole machine: one at a time. */
 static void serialize(void)
 {
-	int fd = open("/tmp/shmring-test-bridge.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	int fd =
+		open("/tmp/shmring-test-bridge.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 
 	cr_assert_geq(fd, 0);
 	while (flock(fd, LOCK_EX) && errno == EINTR)
@@ -110,7 +112,8 @@ struct producer_arg {
 static int producer(void *p)
 {
 	const struct producer_arg *a = p;
-	struct shmring *r = shmring_producer(a->sc->policy_a, a->ring, ELEM, a->sc->cap_a, NULL);
+	struct shmring *r =
+		shmring_producer(a->sc->policy_a, a->ring, ELEM, a->sc->cap_a, NULL);
 	unsigned char m[ELEM] = { 0 };
 
 	if (!r)
@@ -136,7 +139,8 @@ static int consumer(void *p)
 	const struct consumer_arg *a = p;
 	const struct scenario *sc = a->sc;
 	struct shared *sh = a->sh;
-	struct shmring *r = shmring_consumer(sc->policy_b, a->ring, ELEM, sc->cap_b, NULL);
+	struct shmring *r =
+		shmring_consumer(sc->policy_b, a->ring, ELEM, sc->cap_b, NULL);
 	uint64_t *first[MAXPROD + 1] = { 0 }, next[MAXPROD + 1] = { 0 }, max_stream = 0;
 	uint64_t total = (uint64_t)sc->producers * sc->per_producer, unique = 0;
 	unsigned char m[ELEM];
@@ -160,12 +164,14 @@ static int consumer(void *p)
 		}
 		atomic_fetch_add(&sh->received, 1);
 		if (msg_check(m, MSG_LEN, &prod, &seq)) {
-			fail(sh, "corrupt message (checksum or payload) after %llu unique",
+			fail(sh,
+			     "corrupt message (checksum or payload) after %llu unique",
 			     (unsigned long long)unique);
 			continue;
 		}
 		memcpy(&sseq, m + SEQ_OFF, 8);
-		if (prod < 1 || prod > (uint32_t)sc->producers || seq >= sc->per_producer) {
+		if (prod < 1 || prod > (uint32_t)sc->producers ||
+		    seq >= sc->per_producer) {
 			fail(sh, "message from nowhere: producer %u seq %llu", prod,
 			     (unsigned long long)seq);
 			continue;
@@ -174,19 +180,22 @@ static int consumer(void *p)
 			/* Documented duplicate: a redelivery of the same stream
 			 * message, which "drop stream seq <= last seen" removes. */
 			if (first[prod][seq] != sseq)
-				fail(sh, "producer %u seq %llu twice in the stream (stream seqs "
-					 "%llu and %llu)",
+				fail(sh,
+				     "producer %u seq %llu twice in the stream (stream seqs "
+				     "%llu and %llu)",
 				     prod, (unsigned long long)seq,
 				     (unsigned long long)first[prod][seq],
 				     (unsigned long long)sseq);
 			else if (sseq > max_stream)
-				fail(sh, "duplicate with a stream seq above the last seen");
+				fail(sh,
+				     "duplicate with a stream seq above the last seen");
 			atomic_fetch_add(&sh->dups, 1);
 			continue;
 		}
 		if (seq > next[prod]) {
-			fail(sh, "producer %u: seq %llu after %llu (lost or reordered)", prod,
-			     (unsigned long long)seq, (unsigned long long)next[prod]);
+			fail(sh, "producer %u: seq %llu after %llu (lost or reordered)",
+			     prod, (unsigned long long)seq,
+			     (unsigned long long)next[prod]);
 			next[prod] = seq; /* report once */
 		}
 		if (sseq <= max_stream)
@@ -266,7 +275,8 @@ static bool netns_up(const char *a, const char *b, const char *va, const char *v
 {
 	return sh_ok("ip netns add %s && ip netns add %s", a, b) &&
 	       sh_ok("ip link add %s type veth peer name %s", va, vb) &&
-	       sh_ok("ip link set %s netns %s && ip link set %s netns %s", va, a, vb, b) &&
+	       sh_ok("ip link set %s netns %s && ip link set %s netns %s", va, a, vb,
+		     b) &&
 	       sh_ok("ip -n %s addr add 169.254.77.1/30 dev %s && ip -n %s link set %s up && "
 		     "ip -n %s link set lo up",
 		     a, va, a, va, a) &&
@@ -409,7 +419,9 @@ static void run(const struct scenario *sc)
 	unsetenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH");
 	bridge_start(&out);
 	for (int i = 0; i < sc->producers; i++) {
-		pa[i] = (struct producer_arg){ .sc = sc, .ring = ring_a, .id = (uint32_t)i + 1 };
+		pa[i] = (struct producer_arg){ .sc = sc,
+					       .ring = ring_a,
+					       .id = (uint32_t)i + 1 };
 		prod[i] = fork_child(producer, &pa[i]);
 	}
 
@@ -458,7 +470,8 @@ static void run(const struct scenario *sc)
 					bridge_start(&out);
 				if (which != 0)
 					bridge_start(&in);
-				next_kill = nu_now_ns() + rnd(&rs, 400, 1500) * 1000000ull;
+				next_kill =
+					nu_now_ns() + rnd(&rs, 400, 1500) * 1000000ull;
 			}
 			/* An injected crash (between push and ack): restart. */
 			if (in.pid > 0 && waitpid(in.pid, NULL, WNOHANG) == in.pid) {
@@ -466,7 +479,8 @@ static void run(const struct scenario *sc)
 				crashes++;
 				if (crashes < sc->inject_crashes) {
 					snprintf(num, sizeof(num), "%u", rnd(&rs, 2, 40));
-					setenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH", num, 1);
+					setenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH", num,
+					       1);
 				}
 				bridge_start(&in);
 				unsetenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH");
@@ -485,27 +499,30 @@ static void run(const struct scenario *sc)
 		dups = dups_seen = atomic_load(&sh->dups);
 		for (int i = 0; i < sc->producers; i++)
 			expect_child_ok(prod[i]);
-		cr_assert_not(atomic_load(&sh->failed), "%s: %s (logs in %s)", sc->tag, sh->why,
-			      base);
-		cr_assert_eq(st_out, 0, "bridge out exited with %d after SIGTERM (logs in %s)",
+		cr_assert_not(atomic_load(&sh->failed), "%s: %s (logs in %s)", sc->tag,
+			      sh->why, base);
+		cr_assert_eq(st_out, 0,
+			     "bridge out exited with %d after SIGTERM (logs in %s)",
 			     st_out, base);
-		cr_assert_eq(st_in, 0, "bridge in exited with %d after SIGTERM (logs in %s)",
-			     st_in, base);
+		cr_assert_eq(st_in, 0,
+			     "bridge in exited with %d after SIGTERM (logs in %s)", st_in,
+			     base);
 		cr_assert_eq(atomic_load(&sh->unique), total,
-			     "%s: %llu of %llu messages arrived in %.1f s (logs in %s)", sc->tag,
-			     (unsigned long long)atomic_load(&sh->unique),
+			     "%s: %llu of %llu messages arrived in %.1f s (logs in %s)",
+			     sc->tag, (unsigned long long)atomic_load(&sh->unique),
 			     (unsigned long long)total, secs, base);
 		/* Duplicates: a crash of bridge in between push and the flush
 		 * of its acks leaves at most one batch unacknowledged, and so
 		 * does a server that goes away with the acks in flight. */
-		bound = (uint64_t)sc->batch * (uint64_t)(in_kills + server_restarts + node_kills);
+		bound = (uint64_t)sc->batch *
+			(uint64_t)(in_kills + server_restarts + node_kills);
 		fprintf(stderr,
 			"bridge %s: %llu messages checked in %.1f s (%.0f/s), %d out and %d in "
 			"SIGKILLs, %d server restarts, %d nodes killed, %llu duplicates "
 			"(bound %llu)\n",
-			sc->tag, (unsigned long long)total, secs, (double)total / secs, out_kills,
-			in_kills, server_restarts, node_kills, (unsigned long long)dups,
-			(unsigned long long)bound);
+			sc->tag, (unsigned long long)total, secs, (double)total / secs,
+			out_kills, in_kills, server_restarts, node_kills,
+			(unsigned long long)dups, (unsigned long long)bound);
 		if (sc->dedup || sc->strict)
 			cr_assert_eq(dups, 0, "%s: %llu duplicates", sc->tag,
 				     (unsigned long long)dups);
@@ -515,7 +532,8 @@ static void run(const struct scenario *sc)
 	{
 		/* The counters, as another process reads them. */
 		static struct proc p;
-		char *argv[] = { (char *)tool_path(), "bridge", "--stats", (char *)ring_b, NULL };
+		char *argv[] = { (char *)tool_path(), "bridge", "--stats", (char *)ring_b,
+				 NULL };
 		char line[512];
 
 		unsigned long long fw, ack, redel, rej, rec, dup;
@@ -524,23 +542,25 @@ static void run(const struct scenario *sc)
 		cr_assert_not_null(line_starting(p.outbuf, ring_b, line, sizeof(line)),
 				   "%s", p.outbuf);
 		fprintf(stderr, "%s", p.outbuf);
-		cr_assert_eq(sscanf(line, "%*s %*s %*s %llu %llu %llu %llu %llu %llu", &fw, &ack,
-				    &redel, &rej, &rec, &dup),
+		cr_assert_eq(sscanf(line, "%*s %*s %*s %llu %llu %llu %llu %llu %llu",
+				    &fw, &ack, &redel, &rej, &rec, &dup),
 			     6, "%s", line);
 		/* Everything pushed once, plus the documented duplicates; a
 		 * SIGKILL between a commit and the counter's update leaves that
 		 * run (at most a batch) uncounted. */
 		cr_assert_leq(fw, total + dups_seen, "%s", line);
-		cr_assert_geq(fw + (uint64_t)sc->batch * (uint64_t)killed_in, total + dups_seen,
-			      "%s", line);
+		cr_assert_geq(fw + (uint64_t)sc->batch * (uint64_t)killed_in,
+			      total + dups_seen, "%s", line);
 		if (sc->inject_crashes) {
 			/* Each crash left a pushed batch unacknowledged. */
-			cr_assert_geq(redel, (unsigned long long)sc->inject_crashes, "%s", line);
+			cr_assert_geq(redel, (unsigned long long)sc->inject_crashes, "%s",
+				      line);
 			if (sc->dedup)
 				cr_assert_geq(dup, (unsigned long long)sc->inject_crashes,
 					      "%s: --dedup dropped nothing", line);
 			else
-				cr_assert_geq(dups_seen, (uint64_t)sc->inject_crashes, "%s", line);
+				cr_assert_geq(dups_seen, (uint64_t)sc->inject_crashes,
+					      "%s", line);
 		}
 	}
 	for (int i = 0; i < sc->nodes; i++)
@@ -568,9 +588,17 @@ static void run(const struct scenario *sc)
 Test(bridge, million_messages_through_one_server, .timeout = 400)
 {
 	struct scenario sc = {
-		.tag = "one", .policy_a = SHMRING_MPSC, .policy_b = SHMRING_SPSC,
-		.producers = 2, .per_producer = 500000, .cap_a = 4096, .cap_b = 4096,
-		.nodes = 1, .strict = true, .batch = 256, .in_ack_wait_ms = 5000,
+		.tag = "one",
+		.policy_a = SHMRING_MPSC,
+		.policy_b = SHMRING_SPSC,
+		.producers = 2,
+		.per_producer = 500000,
+		.cap_a = 4096,
+		.cap_b = 4096,
+		.nodes = 1,
+		.strict = true,
+		.batch = 256,
+		.in_ack_wait_ms = 5000,
 		.timeout_s = 300,
 	};
 
@@ -582,10 +610,19 @@ Test(bridge, million_messages_through_one_server, .timeout = 400)
 Test(bridge, bridges_killed_and_server_restarted, .timeout = 400)
 {
 	struct scenario sc = {
-		.tag = "kill", .policy_a = SHMRING_MPSC, .policy_b = SHMRING_SPSC,
-		.producers = 2, .per_producer = 100000, .cap_a = 4096, .cap_b = 4096,
-		.nodes = 1, .kill_bridges = true, .restart_server = true, .batch = 128,
-		.in_ack_wait_ms = 1000, .timeout_s = 300,
+		.tag = "kill",
+		.policy_a = SHMRING_MPSC,
+		.policy_b = SHMRING_SPSC,
+		.producers = 2,
+		.per_producer = 100000,
+		.cap_a = 4096,
+		.cap_b = 4096,
+		.nodes = 1,
+		.kill_bridges = true,
+		.restart_server = true,
+		.batch = 128,
+		.in_ack_wait_ms = 1000,
+		.timeout_s = 300,
 	};
 
 	skip_unless_bridge();
@@ -597,10 +634,19 @@ Test(bridge, bridges_killed_and_server_restarted, .timeout = 400)
 Test(bridge, crash_between_push_and_ack_repeats_one_batch, .timeout = 400)
 {
 	struct scenario sc = {
-		.tag = "crash", .policy_a = SHMRING_SPSC, .policy_b = SHMRING_SPSC,
-		.producers = 1, .per_producer = 50000, .cap_a = 1024, .cap_b = 512,
-		.nodes = 1, .inject_crashes = 4, .slow_start = true, .batch = 100,
-		.in_ack_wait_ms = 1000, .timeout_s = 300,
+		.tag = "crash",
+		.policy_a = SHMRING_SPSC,
+		.policy_b = SHMRING_SPSC,
+		.producers = 1,
+		.per_producer = 50000,
+		.cap_a = 1024,
+		.cap_b = 512,
+		.nodes = 1,
+		.inject_crashes = 4,
+		.slow_start = true,
+		.batch = 100,
+		.in_ack_wait_ms = 1000,
+		.timeout_s = 300,
 	};
 
 	skip_unless_bridge();
@@ -612,10 +658,20 @@ Test(bridge, crash_between_push_and_ack_repeats_one_batch, .timeout = 400)
 Test(bridge, dedup_pushes_each_message_once, .timeout = 400)
 {
 	struct scenario sc = {
-		.tag = "dedup", .policy_a = SHMRING_SPSC, .policy_b = SHMRING_SPSC,
-		.producers = 1, .per_producer = 50000, .cap_a = 1024, .cap_b = 512,
-		.nodes = 1, .inject_crashes = 4, .dedup = true, .slow_start = true,
-		.batch = 100, .in_ack_wait_ms = 1000, .timeout_s = 300,
+		.tag = "dedup",
+		.policy_a = SHMRING_SPSC,
+		.policy_b = SHMRING_SPSC,
+		.producers = 1,
+		.per_producer = 50000,
+		.cap_a = 1024,
+		.cap_b = 512,
+		.nodes = 1,
+		.inject_crashes = 4,
+		.dedup = true,
+		.slow_start = true,
+		.batch = 100,
+		.in_ack_wait_ms = 1000,
+		.timeout_s = 300,
 	};
 
 	skip_unless_bridge();
@@ -626,9 +682,17 @@ Test(bridge, dedup_pushes_each_message_once, .timeout = 400)
 Test(bridge, three_node_cluster_loses_a_node, .timeout = 400)
 {
 	struct scenario sc = {
-		.tag = "cluster", .policy_a = SHMRING_MPSC, .policy_b = SHMRING_SPSC,
-		.producers = 2, .per_producer = 50000, .cap_a = 4096, .cap_b = 4096,
-		.nodes = 3, .kill_node = true, .batch = 256, .in_ack_wait_ms = 2000,
+		.tag = "cluster",
+		.policy_a = SHMRING_MPSC,
+		.policy_b = SHMRING_SPSC,
+		.producers = 2,
+		.per_producer = 50000,
+		.cap_a = 4096,
+		.cap_b = 4096,
+		.nodes = 3,
+		.kill_node = true,
+		.batch = 256,
+		.in_ack_wait_ms = 2000,
 		.timeout_s = 300,
 	};
 
@@ -640,9 +704,17 @@ Test(bridge, three_node_cluster_loses_a_node, .timeout = 400)
 Test(bridge, two_hosts_in_network_namespaces, .timeout = 400)
 {
 	struct scenario sc = {
-		.tag = "netns", .policy_a = SHMRING_SPSC, .policy_b = SHMRING_MPSC,
-		.producers = 1, .per_producer = 100000, .cap_a = 2048, .cap_b = 2048,
-		.nodes = 1, .strict = true, .batch = 256, .in_ack_wait_ms = 5000,
+		.tag = "netns",
+		.policy_a = SHMRING_SPSC,
+		.policy_b = SHMRING_MPSC,
+		.producers = 1,
+		.per_producer = 100000,
+		.cap_a = 2048,
+		.cap_b = 2048,
+		.nodes = 1,
+		.strict = true,
+		.batch = 256,
+		.in_ack_wait_ms = 5000,
 		.timeout_s = 300,
 	};
 
@@ -686,7 +758,8 @@ Test(bridge, wrong_size_messages_are_terminated, .timeout = 120)
 		const char *rings[3] = { ring_a, ring_c, ring_b };
 
 		for (int i = 0; i < 3; i++) {
-			snprintf(bs[i]->log, sizeof(bs[i]->log), "%s/bridge-%d.log", base, i);
+			snprintf(bs[i]->log, sizeof(bs[i]->log), "%s/bridge-%d.log", base,
+				 i);
 			arg(bs[i], tool_path());
 			arg(bs[i], "bridge");
 			arg(bs[i], i < 2 ? "out" : "in");
@@ -718,8 +791,8 @@ Test(bridge, wrong_size_messages_are_terminated, .timeout = 120)
 		uint32_t prod;
 		uint64_t seq;
 
-		cr_assert_eq(shmring_timed_pop(b, m, 20000000000ull), 0, "message %llu missing",
-			     (unsigned long long)i);
+		cr_assert_eq(shmring_timed_pop(b, m, 20000000000ull), 0,
+			     "message %llu missing", (unsigned long long)i);
 		cr_assert_eq(msg_check(m, ELEM, &prod, &seq), 0);
 		cr_assert_eq(prod, 1);
 		cr_assert_eq(seq, i);
@@ -729,21 +802,23 @@ Test(bridge, wrong_size_messages_are_terminated, .timeout = 120)
 	nu_sleep_ms(2000);
 	cr_assert_eq(shmring_timed_pop(b, m, 100000000ull), -1);
 	{
-		char *argv[] = { (char *)tool_path(), "bridge", "--stats", "--openmetrics",
-				 (char *)ring_b, NULL };
+		char *argv[] = { (char *)tool_path(), "bridge",	      "--stats",
+				 "--openmetrics",     (char *)ring_b, NULL };
 		char want[256];
 
 		cr_assert_eq(proc_run(&p, argv, 10000), 0);
-		snprintf(want, sizeof(want),
-			 "shmring_bridge_rejected_total{ring=\"%s\",direction=\"in\"} 10\n",
-			 ring_b);
+		snprintf(
+			want, sizeof(want),
+			"shmring_bridge_rejected_total{ring=\"%s\",direction=\"in\"} 10\n",
+			ring_b);
 		cr_assert(strstr(p.outbuf, want), "no '%s' in:\n%s", want, p.outbuf);
-		snprintf(want, sizeof(want),
-			 "shmring_bridge_forwarded_total{ring=\"%s\",direction=\"in\"} 1000\n",
-			 ring_b);
+		snprintf(
+			want, sizeof(want),
+			"shmring_bridge_forwarded_total{ring=\"%s\",direction=\"in\"} 1000\n",
+			ring_b);
 		cr_assert(strstr(p.outbuf, want), "no '%s' in:\n%s", want, p.outbuf);
-		cr_assert(strstr(p.outbuf, "# TYPE shmring_bridge_rejected counter\n"), "%s",
-			  p.outbuf);
+		cr_assert(strstr(p.outbuf, "# TYPE shmring_bridge_rejected counter\n"),
+			  "%s", p.outbuf);
 		cr_assert(strstr(p.outbuf, "shmring_bridge_up{ring=\""), "%s", p.outbuf);
 		cr_assert(strlen(p.outbuf) > 6 &&
 				  !strcmp(p.outbuf + strlen(p.outbuf) - 6, "# EOF\n"),
@@ -754,10 +829,10 @@ Test(bridge, wrong_size_messages_are_terminated, .timeout = 120)
 		char *argv[] = { (char *)tool_path(), "bridge", "--stats", NULL };
 
 		cr_assert_eq(proc_run(&p, argv, 10000), 0);
-		cr_assert_not_null(line_starting(p.outbuf, ring_a, line, sizeof(line)), "%s",
-				   p.outbuf);
-		cr_assert_not_null(line_starting(p.outbuf, ring_c, line, sizeof(line)), "%s",
-				   p.outbuf);
+		cr_assert_not_null(line_starting(p.outbuf, ring_a, line, sizeof(line)),
+				   "%s", p.outbuf);
+		cr_assert_not_null(line_starting(p.outbuf, ring_c, line, sizeof(line)),
+				   "%s", p.outbuf);
 	}
 	cr_assert_eq(bridge_term(&out), 0);
 	cr_assert_eq(bridge_term(&out_c), 0);
@@ -774,8 +849,8 @@ Test(bridge, wrong_size_messages_are_terminated, .timeout = 120)
 			char path[PATH_MAX];
 
 			shmring_unlink(rings[i]);
-			snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.%s", rings[i],
-				 dirs[i]);
+			snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.%s",
+				 rings[i], dirs[i]);
 			unlink(path);
 		}
 	}
@@ -790,12 +865,14 @@ Test(bridge, wrong_size_messages_are_terminated, .timeout = 120)
 Test(bridge, command_line)
 {
 	static struct proc p;
-	char *no_durable[] = { (char *)tool_path(), "bridge", "in", "nats://127.0.0.1:1",
-			       "s", "r", NULL };
-	char *run[] = { (char *)tool_path(), "bridge", "out", "shmring-t-never", "nats://x",
-			"s", "--elem-size", "64", NULL };
-	char *bad[] = { (char *)tool_path(), "bridge", "out", "r", "u", "s", "--policy",
-			"ring", NULL };
+	char *no_durable[] = {
+		(char *)tool_path(), "bridge", "in", "nats://127.0.0.1:1", "s", "r", NULL
+	};
+	char *run[] = { (char *)tool_path(), "bridge",	 "out",
+			"shmring-t-never",   "nats://x", "s",
+			"--elem-size",	     "64",	 NULL };
+	char *bad[] = { (char *)tool_path(), "bridge", "out", "r", "u", "s",
+			"--policy",	     "ring",   NULL };
 
 	if (access(tool_path(), X_OK))
 		cr_skip_test("%s is missing", tool_path());

@@ -56,7 +56,10 @@ void bridge_log(const struct bridge_opts *o, const char *fmt, ...)
 
 static const char *policy_str(enum shmring_policy p)
 {
-	return p == SHMRING_SPSC ? "spsc" : p == SHMRING_MPSC ? "mpsc" : p == SHMRING_MPMC ? "mpmc" : "?";
+	return p == SHMRING_SPSC ? "spsc" :
+	       p == SHMRING_MPSC ? "mpsc" :
+	       p == SHMRING_MPMC ? "mpmc" :
+				   "?";
 }
 
 /* ---- rings --------------------------------------------------------------- */
@@ -78,10 +81,11 @@ struct shmring *bridge_open_ring(const struct bridge_opts *o, enum shmring_role 
 		if ((o->policy && o->policy != info->policy) ||
 		    (o->elem_size && o->elem_size != info->elem_size) ||
 		    (o->capacity && o->capacity != info->capacity)) {
-			tool_error("bridge: ring %s exists as %s, %zu-byte elements, capacity "
-				   "%zu; the options ask for another geometry",
-				   o->ring, policy_str(info->policy), info->elem_size,
-				   info->capacity);
+			tool_error(
+				"bridge: ring %s exists as %s, %zu-byte elements, capacity "
+				"%zu; the options ask for another geometry",
+				o->ring, policy_str(info->policy), info->elem_size,
+				info->capacity);
 			return NULL;
 		}
 		policy = info->policy;
@@ -89,22 +93,27 @@ struct shmring *bridge_open_ring(const struct bridge_opts *o, enum shmring_role 
 		cap = info->capacity;
 	} else if (errno != ENOENT) {
 		tool_error("bridge: ring %s: %s", o->ring,
-			   errno == EPROTO ? "not a shmring ring (or another format version)" :
-					     strerror(errno));
+			   errno == EPROTO ?
+				   "not a shmring ring (or another format version)" :
+				   strerror(errno));
 		return NULL;
 	}
-	r = role == SHMRING_PRODUCER ? shmring_producer(policy, o->ring, elem, cap, NULL) :
-				       shmring_consumer(policy, o->ring, elem, cap, NULL);
+	r = role == SHMRING_PRODUCER ?
+		    shmring_producer(policy, o->ring, elem, cap, NULL) :
+		    shmring_consumer(policy, o->ring, elem, cap, NULL);
 	if (!r) {
 		int e = errno;
 
 		if (e == EBUSY)
-			tool_error("bridge: ring %s: the %s role is held by a live process",
-				   o->ring, role == SHMRING_PRODUCER ? "producer" : "consumer");
+			tool_error(
+				"bridge: ring %s: the %s role is held by a live process",
+				o->ring,
+				role == SHMRING_PRODUCER ? "producer" : "consumer");
 		else if (e == EINVAL && !existed)
-			tool_error("bridge: ring %s: created meanwhile with another geometry, "
-				   "or invalid options",
-				   o->ring);
+			tool_error(
+				"bridge: ring %s: created meanwhile with another geometry, "
+				"or invalid options",
+				o->ring);
 		else
 			tool_error("bridge: ring %s: %s", o->ring, strerror(e));
 		return NULL;
@@ -130,8 +139,7 @@ static int stats_path(char *buf, size_t len, const char *ring, enum bridge_dir d
 	int n = snprintf(buf, len, SHM_DIR "/" BRIDGE_STATS_PREFIX "%s.%s",
 			 ring[0] == '/' ? ring + 1 : ring, dir_str(dir));
 
-	if (n < 0 || (size_t)n >= len ||
-	    strlen(strrchr(buf, '/') + 1) > NAME_MAX) {
+	if (n < 0 || (size_t)n >= len || strlen(strrchr(buf, '/') + 1) > NAME_MAX) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
@@ -164,7 +172,8 @@ struct bridge_stats *bridge_stats_open(const char *ring, enum bridge_dir dir,
 		memset(st, 0, sizeof(*st));
 		st->version = BRIDGE_STATS_VERSION;
 		st->dir = dir;
-		snprintf(st->ring, sizeof(st->ring), "%s", ring[0] == '/' ? ring + 1 : ring);
+		snprintf(st->ring, sizeof(st->ring), "%s",
+			 ring[0] == '/' ? ring + 1 : ring);
 		atomic_thread_fence(memory_order_release);
 		st->magic = BRIDGE_STATS_MAGIC;
 	}
@@ -182,13 +191,12 @@ struct bridge_stats *bridge_stats_open(const char *ring, enum bridge_dir dir,
 	flock(fd, LOCK_UN);
 	close(fd);
 	return st;
-fail:
-	{
-		int e = errno;
+fail : {
+	int e = errno;
 
-		close(fd);
-		errno = e;
-	}
+	close(fd);
+	errno = e;
+}
 	return NULL;
 }
 
@@ -285,7 +293,8 @@ static struct stats_list stats_scan(const char *ring)
 	while (d && (de = readdir(d))) {
 		struct stats_view v;
 
-		if (strncmp(de->d_name, BRIDGE_STATS_PREFIX, strlen(BRIDGE_STATS_PREFIX)) ||
+		if (strncmp(de->d_name, BRIDGE_STATS_PREFIX,
+			    strlen(BRIDGE_STATS_PREFIX)) ||
 		    !stats_read(de->d_name, &v) || (ring && strcmp(v.ring, ring)))
 			continue;
 		if (l.n == cap) {
@@ -326,14 +335,14 @@ int bridge_print_openmetrics(FILE *out, const char *ring)
 		free(l.v);
 		return 0;
 	}
-#define X(name, help)                                                                    \
-	fprintf(out, "# HELP shmring_bridge_" #name " " help ".\n");                      \
-	fprintf(out, "# TYPE shmring_bridge_" #name " counter\n");                        \
-	for (size_t i = 0; i < l.n; i++) {                                                \
-		fputs("shmring_bridge_" #name "_total{ring=\"", out);                     \
-		om_label(out, l.v[i].ring);                                               \
-		fprintf(out, "\",direction=\"%s\"} %llu\n", dir_str(l.v[i].dir),          \
-			(unsigned long long)l.v[i].name);                                 \
+#define X(name, help)                                                            \
+	fprintf(out, "# HELP shmring_bridge_" #name " " help ".\n");             \
+	fprintf(out, "# TYPE shmring_bridge_" #name " counter\n");               \
+	for (size_t i = 0; i < l.n; i++) {                                       \
+		fputs("shmring_bridge_" #name "_total{ring=\"", out);            \
+		om_label(out, l.v[i].ring);                                      \
+		fprintf(out, "\",direction=\"%s\"} %llu\n", dir_str(l.v[i].dir), \
+			(unsigned long long)l.v[i].name);                        \
 	}
 	BRIDGE_COUNTERS(X)
 #undef X
@@ -368,7 +377,9 @@ static int print_stats(const char *ring)
 		char state[32];
 
 		snprintf(state, sizeof(state), "%s",
-			 !v->alive ? "stopped" : v->connected ? "up" : "connecting");
+			 !v->alive    ? "stopped" :
+			 v->connected ? "up" :
+					"connecting");
 		printf("%-20s %-3s %-8s %12llu %12llu %11llu %8llu %10llu %10llu %6llu  %s\n",
 		       v->ring, dir_str(v->dir), state, (unsigned long long)v->forwarded,
 		       (unsigned long long)v->acked, (unsigned long long)v->redelivered,
@@ -480,8 +491,9 @@ int cmd_bridge(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct bridge_opts o = { .replicas = 1, .max_inflight = 256, .batch = 256,
-				 .seq_offset = -1 };
+	struct bridge_opts o = {
+		.replicas = 1, .max_inflight = 256, .batch = 256, .seq_offset = -1
+	};
 	bool stats = false, om = false;
 	struct bridge_stats *st;
 	struct sigaction sa = { .sa_handler = on_stop };
@@ -628,8 +640,9 @@ int cmd_bridge(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (o.dir == BRIDGE_OUT && (o.durable || o.seq_offset >= 0 || o.dedup)) {
-		tool_error("bridge out: --durable, --seq-offset and --dedup are options of "
-			   "bridge in");
+		tool_error(
+			"bridge out: --durable, --seq-offset and --dedup are options of "
+			"bridge in");
 		return EXIT_USAGE;
 	}
 	if (!o.ack_wait_ms)

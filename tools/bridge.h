@@ -36,17 +36,19 @@ enum bridge_dir { BRIDGE_OUT = 1, BRIDGE_IN = 2 };
 #define BRIDGE_JOURNAL	     65536
 
 /* The counters, in the order the OpenMetrics printer emits them. */
-#define BRIDGE_COUNTERS(X)                                                                  \
-	X(forwarded, "elements moved: published to JetStream (out), pushed into the ring " \
-		     "(in)")                                                                \
-	X(acked, "out: elements JetStream acknowledged and the bridge released; in: "     \
-		 "messages acknowledged to JetStream")                                     \
-	X(redelivered, "out: elements published again (after a failed or lost PubAck, or " \
-		       "a restart); in: messages JetStream delivered more than once")      \
-	X(rejected, "out: negative PubAcks (retried); in: messages of the wrong size, "    \
-		    "terminated")                                                          \
-	X(reconnects, "reconnections to a NATS server")                                   \
-	X(duplicates, "out: PubAcks that JetStream de-duplicated by message id; in: "      \
+#define BRIDGE_COUNTERS(X)                                                              \
+	X(forwarded,                                                                    \
+	  "elements moved: published to JetStream (out), pushed into the ring "         \
+	  "(in)")                                                                       \
+	X(acked, "out: elements JetStream acknowledged and the bridge released; in: "   \
+		 "messages acknowledged to JetStream")                                  \
+	X(redelivered,                                                                  \
+	  "out: elements published again (after a failed or lost PubAck, or "           \
+	  "a restart); in: messages JetStream delivered more than once")                \
+	X(rejected, "out: negative PubAcks (retried); in: messages of the wrong size, " \
+		    "terminated")                                                       \
+	X(reconnects, "reconnections to a NATS server")                                 \
+	X(duplicates, "out: PubAcks that JetStream de-duplicated by message id; in: "   \
 		      "redelivered messages --dedup dropped as already pushed")
 
 struct bridge_counters {

@@ -124,13 +124,14 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
 
 static void nats_fail(const struct bridge_opts *o, const char *what, natsStatus s)
 {
-	bridge_log(o, "%s: %s (%s)", what, natsStatus_GetText(s), nats_GetLastError(NULL));
+	bridge_log(o, "%s: %s (%s)", what, natsStatus_GetText(s),
+		   nats_GetLastError(NULL));
 }
 
 /* Connects (or starts connecting in the background: the server may not be
  * up yet) with infinite reconnection. false after logging why. */
-static bool conn_open(struct conn *c, const struct bridge_opts *o, struct bridge_stats *st,
-		      jsOptions *jso)
+static bool conn_open(struct conn *c, const struct bridge_opts *o,
+		      struct bridge_stats *st, jsOptions *jso)
 {
 	natsOptions *opts = NULL;
 	char *urls = strdup(o->url), *save = NULL;
@@ -140,7 +141,8 @@ static bool conn_open(struct conn *c, const struct bridge_opts *o, struct bridge
 
 	c->o = o;
 	c->st = st;
-	for (char *u = strtok_r(urls, ",", &save); u && n < 64; u = strtok_r(NULL, ",", &save))
+	for (char *u = strtok_r(urls, ",", &save); u && n < 64;
+	     u = strtok_r(NULL, ",", &save))
 		servers[n++] = u;
 	s = natsOptions_Create(&opts);
 	if (s == NATS_OK)
@@ -176,8 +178,8 @@ static bool conn_open(struct conn *c, const struct bridge_opts *o, struct bridge
 	if (s == NATS_OK && o->tls_ca)
 		s = natsOptions_LoadCATrustedCertificates(opts, o->tls_ca);
 	if (s == NATS_OK && o->tls_cert)
-		s = natsOptions_LoadCertificatesChain(opts, o->tls_cert,
-						      o->tls_key ? o->tls_key : o->tls_cert);
+		s = natsOptions_LoadCertificatesChain(
+			opts, o->tls_cert, o->tls_key ? o->tls_key : o->tls_cert);
 	if (s != NATS_OK) {
 		nats_fail(o, "NATS options", s);
 		natsOptions_Destroy(opts);
@@ -231,7 +233,8 @@ static bool ensure_stream(struct conn *c)
 		jsStreamInfo *si = NULL;
 		jsStreamConfig cfg;
 		jsErrCode jerr = 0;
-		natsStatus s = js_GetStreamInfo(&si, c->js, o->create_stream, NULL, &jerr);
+		natsStatus s =
+			js_GetStreamInfo(&si, c->js, o->create_stream, NULL, &jerr);
 
 		if (s == NATS_OK) {
 			jsStreamInfo_Destroy(si);
@@ -243,7 +246,8 @@ static bool ensure_stream(struct conn *c)
 			cfg.Subjects = subjects;
 			cfg.SubjectsLen = 1;
 			cfg.Replicas = o->replicas;
-			cfg.Storage = o->memory_storage ? js_MemoryStorage : js_FileStorage;
+			cfg.Storage =
+				o->memory_storage ? js_MemoryStorage : js_FileStorage;
 			if (o->dup_window_ms)
 				cfg.Duplicates = o->dup_window_ms * MS;
 			s = js_AddStream(&si, c->js, &cfg, NULL, &jerr);
@@ -259,8 +263,8 @@ static bool ensure_stream(struct conn *c)
 				continue;
 		}
 		if (jerr && jerr != JSStreamNotFoundErr) {
-			bridge_log(o, "stream %s: %s (JetStream error %d)", o->create_stream,
-				   nats_GetLastError(NULL), (int)jerr);
+			bridge_log(o, "stream %s: %s (JetStream error %d)",
+				   o->create_stream, nats_GetLastError(NULL), (int)jerr);
 			if (jerr != 10008 /* cluster not ready */ &&
 			    jerr != 10009 /* no leader yet */)
 				return false;
@@ -321,7 +325,8 @@ static bool parse_msg_id(const char *id, uint64_t *instance, uint64_t *pos)
 }
 
 /* PubAcks, on a NATS thread. */
-static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
+		      void *closure)
 {
 	struct out *b = closure;
 	const char *id = NULL;
@@ -350,8 +355,9 @@ static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
 			}
 			if (b->o->verbose || now - b->last_reject_log > 1000000000ull) {
 				b->last_reject_log = now;
-				bridge_log(b->o, "no PubAck for %s: %s%s%s; publishing again", id,
-					   pae ? natsStatus_GetText(pae->Err) : "?",
+				bridge_log(b->o,
+					   "no PubAck for %s: %s%s%s; publishing again",
+					   id, pae ? natsStatus_GetText(pae->Err) : "?",
 					   pae && pae->ErrText ? ": " : "",
 					   pae && pae->ErrText ? pae->ErrText : "");
 			}
@@ -359,7 +365,8 @@ static void on_puback(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, v
 		b->resolved++;
 		/* Wake the main loop in batches under load, at once when all
 		 * in flight are resolved or something failed. */
-		if (b->failure || b->resolved >= b->published || b->resolved >= b->cap / 4)
+		if (b->failure || b->resolved >= b->published ||
+		    b->resolved >= b->cap / 4)
 			pthread_cond_signal(&b->cv);
 	}
 	pthread_mutex_unlock(&b->mu);
@@ -442,8 +449,9 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 		goto done;
 	if (o->create_stream && !ensure_stream(&b.c))
 		goto done;
-	bridge_log(o, "%s ring, %zu-byte elements, capacity %zu, instance %016" PRIx64
-		      " -> %s (%zu in flight at most)",
+	bridge_log(o,
+		   "%s ring, %zu-byte elements, capacity %zu, instance %016" PRIx64
+		   " -> %s (%zu in flight at most)",
 		   info.policy == SHMRING_SPSC ? "spsc" :
 		   info.policy == SHMRING_MPSC ? "mpsc" :
 						 "mpmc",
@@ -475,8 +483,9 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 				 * took elements we had published: start afresh.
 				 * Late PubAcks for positions in the new window are
 				 * for the same elements (positions never repeat). */
-				bridge_log(o, "ring position moved from %" PRIu64 " to %" PRIu64
-					      "; restarting the window",
+				bridge_log(o,
+					   "ring position moved from %" PRIu64
+					   " to %" PRIu64 "; restarting the window",
 					   b.base, pos);
 				b.published = 0;
 				b.failure = false;
@@ -500,12 +509,14 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 			if (!inflight) {
 				size_t i = 0;
 
-				while (i < b.published && b.state[out_idx(&b, i)] == E_ACKED)
+				while (i < b.published &&
+				       b.state[out_idx(&b, i)] == E_ACKED)
 					i++;
 				for (; i < b.published; i++) {
 					size_t x = out_idx(&b, i);
-					bool expect = i > 0 &&
-						      b.state[out_idx(&b, i - 1)] != E_ACKED;
+					bool expect =
+						i > 0 &&
+						b.state[out_idx(&b, i - 1)] != E_ACKED;
 					natsStatus s;
 
 					if (b.state[x] == E_ACKED)
@@ -535,7 +546,8 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 			}
 		}
 		/* New elements, unless stopping or recovering. */
-		while (!draining && !b.failure && b.published < k && now >= backoff_until) {
+		while (!draining && !b.failure && b.published < k &&
+		       now >= backoff_until) {
 			size_t i = b.published, x = out_idx(&b, i);
 			bool expect = i > 0 && b.state[out_idx(&b, i - 1)] != E_ACKED;
 			natsStatus s;
@@ -584,8 +596,10 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 		if (draining && (!b.published || now > drain_deadline)) {
 			pthread_mutex_unlock(&b.mu);
 			if (b.published)
-				bridge_log(o, "%zu element(s) still unacknowledged stay in the ring",
-					   b.published);
+				bridge_log(
+					o,
+					"%zu element(s) still unacknowledged stay in the ring",
+					b.published);
 			rc = 0;
 			goto done;
 		}
@@ -594,8 +608,8 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 			/* Nothing in flight: sleep until the ring has elements. */
 			if (now < backoff_until)
 				sleep_ms((long)((backoff_until - now) / MS) + 1);
-			else if (!draining && shmring_wait(b.ring, 100 * MS) && errno != ETIMEDOUT &&
-				 errno != EINTR) {
+			else if (!draining && shmring_wait(b.ring, 100 * MS) &&
+				 errno != ETIMEDOUT && errno != EINTR) {
 				bridge_log(o, "wait: %s", strerror(errno));
 				goto done;
 			}
@@ -674,9 +688,11 @@ static bool in_subscribe(struct in *b)
 	if (s != NATS_OK) {
 		b->sub = NULL;
 		if (o->verbose || jerr)
-			bridge_log(o, "pull subscription %s on %s: %s%s (JetStream error %d)",
-				   o->durable, o->subject, natsStatus_GetText(s),
-				   nats_GetLastError(NULL) ? "" : "", (int)jerr);
+			bridge_log(
+				o,
+				"pull subscription %s on %s: %s%s (JetStream error %d)",
+				o->durable, o->subject, natsStatus_GetText(s),
+				nats_GetLastError(NULL) ? "" : "", (int)jerr);
 		return false;
 	}
 	bridge_log(o, "pulling %s with durable consumer %s", o->subject, o->durable);
@@ -704,8 +720,9 @@ static void journal_start(struct in *b)
 			dropped++;
 		}
 	if (dropped)
-		bridge_log(b->o, "dedup: %zu message(s) were fetched but not pushed before the "
-				 "last stop",
+		bridge_log(b->o,
+			   "dedup: %zu message(s) were fetched but not pushed before the "
+			   "last stop",
 			   dropped);
 }
 
@@ -789,7 +806,8 @@ struct fetched {
 
 static int fetched_cmp(const void *a, const void *b)
 {
-	uint64_t x = ((const struct fetched *)a)->seq, y = ((const struct fetched *)b)->seq;
+	uint64_t x = ((const struct fetched *)a)->seq,
+		 y = ((const struct fetched *)b)->seq;
 
 	return x < y ? -1 : x > y;
 }
@@ -803,7 +821,8 @@ static bool in_in_order(struct in *b, struct fetched *f, size_t n)
 	jsErrCode jerr = 0;
 	/* By name: the subscription's own info call fails (invalid
 	 * subscription) when it bound to a durable that existed already. */
-	natsStatus s = js_GetConsumerInfo(&ci, b->c.js, b->stream, b->o->durable, NULL, &jerr);
+	natsStatus s =
+		js_GetConsumerInfo(&ci, b->c.js, b->stream, b->o->durable, NULL, &jerr);
 	int64_t pending = s == NATS_OK ? ci->NumAckPending : -1;
 	uint64_t now = bridge_now_ns();
 	int queued = 0;
@@ -826,8 +845,9 @@ static bool in_in_order(struct in *b, struct fetched *f, size_t n)
 			bridge_log(b->o, "consumer info: %s; handing %zu message(s) back",
 				   natsStatus_GetText(s), n);
 		else
-			bridge_log(b->o, "%lld earlier message(s) unacknowledged: handing %zu "
-					 "back until those are delivered again first",
+			bridge_log(b->o,
+				   "%lld earlier message(s) unacknowledged: handing %zu "
+				   "back until those are delivered again first",
 				   (long long)(pending - (int64_t)n), n);
 	}
 	sleep_ms(50);
@@ -851,7 +871,8 @@ static void in_batch(struct in *b, natsMsgList *list)
 		f[i] = (struct fetched){ .m = list->Msgs[i], .delivered = 1 };
 		if (natsMsg_GetMetaData(&meta, f[i].m) == NATS_OK) {
 			if (!b->stream[0] && meta->Stream)
-				snprintf(b->stream, sizeof(b->stream), "%s", meta->Stream);
+				snprintf(b->stream, sizeof(b->stream), "%s",
+					 meta->Stream);
 			f[i].seq = meta->Sequence.Stream;
 			f[i].delivered = meta->NumDelivered;
 			jsMsgMetaData_Destroy(meta);
@@ -878,8 +899,10 @@ static void in_batch(struct in *b, natsMsgList *list)
 			BRIDGE_PROBE(reject, o->ring, f[i].seq, len);
 			if (o->verbose || now - b->last_reject_log > 1000000000ull) {
 				b->last_reject_log = now;
-				bridge_log(o, "stream message %" PRIu64 " has %d bytes, the ring's "
-					      "elements %zu: terminated, not pushed",
+				bridge_log(o,
+					   "stream message %" PRIu64
+					   " has %d bytes, the ring's "
+					   "elements %zu: terminated, not pushed",
 					   f[i].seq, len, b->elem);
 			}
 			continue;
@@ -890,8 +913,9 @@ static void in_batch(struct in *b, natsMsgList *list)
 			continue;
 		}
 		if (o->verbose > 1 && f[i].delivered > 1)
-			bridge_log(o, "stream message %" PRIu64 " delivered %" PRIu64
-				      " times, pushed",
+			bridge_log(o,
+				   "stream message %" PRIu64 " delivered %" PRIu64
+				   " times, pushed",
 				   f[i].seq, f[i].delivered);
 		keep[n] = m;
 		seqs[n++] = f[i].seq;
@@ -899,8 +923,9 @@ static void in_batch(struct in *b, natsMsgList *list)
 	pushed = in_push(b, keep, seqs, n);
 	if (pushed && ++b->batches == b->crash_after) {
 		if (o->verbose > 1)
-			bridge_log(o, "crashing after pushing stream messages %" PRIu64
-				      "..%" PRIu64,
+			bridge_log(o,
+				   "crashing after pushing stream messages %" PRIu64
+				   "..%" PRIu64,
 				   seqs[0], seqs[pushed - 1]);
 		raise(SIGKILL);
 	}
@@ -951,13 +976,15 @@ int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st)
 	b.batch = (size_t)o->batch < info.capacity ? (size_t)o->batch : info.capacity;
 	b.instance = info.instance;
 	if (o->seq_offset >= 0 && (size_t)o->seq_offset + 8 > b.elem) {
-		tool_error("bridge in: --seq-offset %ld: 8 bytes do not fit %zu-byte elements",
-			   o->seq_offset, b.elem);
+		tool_error(
+			"bridge in: --seq-offset %ld: 8 bytes do not fit %zu-byte elements",
+			o->seq_offset, b.elem);
 		goto done;
 	}
 	if (o->dedup && info.policy != SHMRING_SPSC) {
-		tool_error("bridge in: --dedup needs an SPSC ring (the bridge must be its only "
-			   "producer); use --seq-offset for the ring's consumers instead");
+		tool_error(
+			"bridge in: --dedup needs an SPSC ring (the bridge must be its only "
+			"producer); use --seq-offset for the ring's consumers instead");
 		goto done;
 	}
 	if (o->dedup)
@@ -1005,7 +1032,8 @@ int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st)
 			 * store) or a subscription the client closed: make it
 			 * again. Otherwise wait for the reconnection. */
 			if (++failures >= 10 || jerr == JSConsumerNotFoundErr ||
-			    s == NATS_INVALID_SUBSCRIPTION || s == NATS_CONNECTION_CLOSED) {
+			    s == NATS_INVALID_SUBSCRIPTION ||
+			    s == NATS_CONNECTION_CLOSED) {
 				natsSubscription_Destroy(b.sub);
 				b.sub = NULL;
 				failures = 0;

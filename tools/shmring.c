@@ -489,8 +489,9 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-		{ "ls", cmd_ls },	{ "stat", cmd_stat },	  { "watch", cmd_watch },
-		{ "trace", cmd_trace }, { "unlink", cmd_unlink }, { "bridge", cmd_bridge },
+		{ "ls", cmd_ls },	  { "stat", cmd_stat },
+		{ "watch", cmd_watch },	  { "trace", cmd_trace },
+		{ "unlink", cmd_unlink }, { "bridge", cmd_bridge },
 	};
 
 	if (argc < 2)
