@@ -53,7 +53,7 @@ struct conn {
 	struct bridge_stats *st;
 	natsConnection *nc;
 	jsCtx *js;
-	_Atomic bool up;
+	_Atomic bool up, closing;
 };
 
 static void sleep_ms(long ms)
@@ -92,7 +92,7 @@ static void on_disconnected(natsConnection *nc, void *closure)
 	struct conn *c = closure;
 
 	(void)nc;
-	if (c->up && !bridge_stop)
+	if (c->up && !c->closing && !bridge_stop)
 		bridge_log(c->o, "disconnected; reconnecting");
 	c->up = false;
 	atomic_store(&c->st->connected, 0);
@@ -210,6 +210,7 @@ static bool conn_open(struct conn *c, const struct bridge_opts *o,
  * (closed, disconnected, late PubAcks) point into the bridge's state. */
 static void conn_close(struct conn *c)
 {
+	c->closing = true;
 	if (c->nc) {
 		natsConnection_FlushTimeout(c->nc, 1000);
 		natsConnection_Close(c->nc);
@@ -265,8 +266,12 @@ static bool ensure_stream(struct conn *c)
 		if (jerr && jerr != JSStreamNotFoundErr) {
 			bridge_log(o, "stream %s: %s (JetStream error %d)",
 				   o->create_stream, nats_GetLastError(NULL), (int)jerr);
-			if (jerr != 10008 /* cluster not ready */ &&
-			    jerr != 10009 /* no leader yet */)
+			/* A configuration JetStream refuses is final; the
+			 * rest (no leader yet, no suitable peers while a
+			 * cluster forms, ...) passes: try again. */
+			if (jerr == JSStreamNameExistErr ||
+			    jerr == 10065 /* subjects overlap */ ||
+			    jerr == 10052 /* invalid config */)
 				return false;
 		} else if (o->verbose) {
 			nats_fail(o, "stream", s);
