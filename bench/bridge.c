@@ -6,6 +6,8 @@
  *            JetStream, `shmring bridge in` pulls into ring B, a consumer pops
  *   nats     a plain JetStream publisher (async, 256 PubAcks in flight, no
  *            message id) and a plain pull consumer (fetch 256, ack each)
+ *   out      the producer and bridge out, into that plain pull consumer: the
+ *            share of each hop
  *
  * Both on the same nats-server (started here, file storage, one replica),
  * the same message size, a stream each. Throughput: N messages pushed as
@@ -168,7 +170,7 @@ static double ring_once(const char *ring_a, const char *ring_b, long n, bool pac
 	return (double)(nu_now_ns() - t0) / 1e9;
 }
 
-static struct result bench_bridge(bool tp_only)
+static struct result bench_bridge(bool tp_only, bool low_latency)
 {
 	char ring_a[64], ring_b[64], subject[64], stream[64], durable[64], sz[16],
 		log[700];
@@ -177,18 +179,22 @@ static struct result bench_bridge(bool tp_only)
 	pid_t out, in;
 	double secs;
 
-	snprintf(ring_a, sizeof(ring_a), "shmring-bench-bra-%d-%d", (int)getpid(),
+	snprintf(ring_a, sizeof(ring_a), "shmring-bench-bra%d-%d-%d", low_latency,
+		 (int)getpid(), round_no);
+	snprintf(ring_b, sizeof(ring_b), "shmring-bench-brb%d-%d-%d", low_latency,
+		 (int)getpid(), round_no);
+	snprintf(subject, sizeof(subject), "bench.bridge%d.%d.%d", low_latency,
+		 (int)getpid(), round_no);
+	snprintf(stream, sizeof(stream), "BB%d_%d_%d", low_latency, (int)getpid(),
 		 round_no);
-	snprintf(ring_b, sizeof(ring_b), "shmring-bench-brb-%d-%d", (int)getpid(),
+	snprintf(durable, sizeof(durable), "bb%d_%d_%d", low_latency, (int)getpid(),
 		 round_no);
-	snprintf(subject, sizeof(subject), "bench.bridge.%d.%d", (int)getpid(), round_no);
-	snprintf(stream, sizeof(stream), "BB%d_%d", (int)getpid(), round_no);
-	snprintf(durable, sizeof(durable), "bb%d_%d", (int)getpid(), round_no);
 	snprintf(sz, sizeof(sz), "%zu", size);
 	snprintf(log, sizeof(log), "%.500s/bridges.log", base);
 	{
 		struct shmring *b =
 			shmring_consumer(SHMRING_SPSC, ring_b, size, 4096, NULL);
+		/* NULL-ended; the last slot takes --low-latency or stays NULL. */
 		char *aout[] = { tool,
 				 "bridge",
 				 "out",
@@ -201,12 +207,15 @@ static struct result bench_bridge(bool tp_only)
 				 sz,
 				 "--capacity",
 				 "4096",
+				 NULL,
 				 NULL };
 		char *ain[] = { tool,	     "bridge", "in",
 				url,	     subject,  ring_b,
 				"--durable", durable,  "--create-stream",
-				stream,	     NULL };
+				stream,	     NULL,     NULL };
 
+		aout[12] = low_latency ? "--low-latency" : NULL;
+		ain[10] = low_latency ? "--low-latency" : NULL;
 		if (!b)
 			die("create ring B");
 		shmring_close(b); /* bridge in opens it with its geometry */
@@ -275,15 +284,25 @@ static void *publisher(void *p)
 	return NULL;
 }
 
-static double nats_once(natsSubscription *sub, const char *subject, long n, bool paced,
-			uint64_t *lat)
+/* N messages from a publisher thread, or from a producer process on RING
+ * (through bridge out), to the pull consumer SUB. */
+static double nats_once(natsSubscription *sub, const char *subject, const char *ring,
+			long n, bool paced, uint64_t *lat)
 {
 	struct pub_arg a = { subject, n, paced };
+	struct ring_run r = { .ring = ring, .n = n, .paced = paced };
 	uint64_t t0 = nu_now_ns();
 	pthread_t t;
+	pid_t pid = -1;
 	long got = 0;
 
-	pthread_create(&t, NULL, publisher, &a);
+	if (ring) {
+		pid = fork();
+		if (pid == 0)
+			_exit(ring_producer(&r));
+	} else {
+		pthread_create(&t, NULL, publisher, &a);
+	}
 	while (got < n) {
 		natsMsgList list;
 		natsStatus s = natsSubscription_Fetch(&list, sub, 256, 5000, NULL);
@@ -302,12 +321,18 @@ static double nats_once(natsSubscription *sub, const char *subject, long n, bool
 		}
 		natsMsgList_Destroy(&list);
 	}
-	pthread_join(t, NULL);
+	if (ring)
+		waitpid(pid, NULL, 0);
+	else
+		pthread_join(t, NULL);
 	return (double)(nu_now_ns() - t0) / 1e9;
 }
 
-static struct result bench_nats(bool tp_only)
+/* OUT_ONLY: ring -> bridge out -> JetStream -> plain pull consumer. */
+static struct result bench_nats(bool tp_only, bool out_only)
 {
+	char ring[64], sz[16], log[700];
+	pid_t out = -1;
 	char subject[64], stream[64], durable[64];
 	const char *subjects[1] = { subject };
 	uint64_t *lat = malloc(sizeof(uint64_t) * (size_t)(n_tp > n_lat ? n_tp : n_lat));
@@ -317,9 +342,12 @@ static struct result bench_nats(bool tp_only)
 	jsSubOptions so;
 	double secs;
 
-	snprintf(subject, sizeof(subject), "bench.nats.%d.%d", (int)getpid(), round_no);
-	snprintf(stream, sizeof(stream), "BN%d_%d", (int)getpid(), round_no);
-	snprintf(durable, sizeof(durable), "bn%d_%d", (int)getpid(), round_no);
+	snprintf(subject, sizeof(subject), "bench.nats%s.%d.%d", out_only ? "o" : "",
+		 (int)getpid(), round_no);
+	snprintf(stream, sizeof(stream), "BN%s%d_%d", out_only ? "o" : "", (int)getpid(),
+		 round_no);
+	snprintf(durable, sizeof(durable), "bn%s%d_%d", out_only ? "o" : "",
+		 (int)getpid(), round_no);
 	jsStreamConfig_Init(&cfg);
 	cfg.Name = stream;
 	cfg.Subjects = subjects;
@@ -330,16 +358,34 @@ static struct result bench_nats(bool tp_only)
 	so.Config.AckPolicy = js_AckExplicit;
 	ok(js_PullSubscribe(&sub, js, subject, durable, NULL, &so, NULL),
 	   "pull subscribe");
-	secs = nats_once(sub, subject, n_tp, false, lat);
+	snprintf(ring, sizeof(ring), "shmring-bench-bro-%d-%d", (int)getpid(), round_no);
+	if (out_only) {
+		char *aout[] = { tool,	       "bridge", "out",		ring,
+				 url,	       subject,	 "--elem-size", sz,
+				 "--capacity", "4096",	 NULL };
+
+		snprintf(sz, sizeof(sz), "%zu", size);
+		snprintf(log, sizeof(log), "%.500s/bridges.log", base);
+		out = nu_spawn(aout, log, NULL);
+	}
+	secs = nats_once(sub, subject, out_only ? ring : NULL, n_tp, false, lat);
 	res.rate = (double)n_tp / secs;
 	if (!tp_only) {
-		nats_once(sub, subject, n_lat, true, lat);
+		nats_once(sub, subject, out_only ? ring : NULL, n_lat, true, lat);
 		res.p50 = pct(lat, (size_t)n_lat, 0.50);
 		res.p99 = pct(lat, (size_t)n_lat, 0.99);
 	}
 	natsSubscription_Unsubscribe(sub);
 	natsSubscription_Destroy(sub);
 	js_DeleteStream(js, stream, NULL, NULL);
+	if (out_only) {
+		char path[PATH_MAX];
+
+		nu_stop(out, SIGTERM, 10000);
+		shmring_unlink(ring);
+		snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.out", ring);
+		unlink(path);
+	}
 	free(lat);
 	return res;
 }
@@ -349,7 +395,7 @@ int main(int argc, char **argv)
 	static const struct option lopts[] = { { "short", no_argument, NULL, 'S' },
 					       { 0 } };
 	struct nu_server node;
-	struct result rb[16], rn[16];
+	struct result rb[16], rn[16], ro[16], rl[16];
 	jsOptions jso;
 	int opt;
 
@@ -417,19 +463,25 @@ int main(int argc, char **argv)
 	       size, n_tp, n_lat, rate, reps, reps > 1 ? "s, medians" : "");
 	fflush(stdout);
 	for (round_no = 0; round_no < reps; round_no++) {
-		rb[round_no] = bench_bridge(false);
-		rn[round_no] = bench_nats(false);
+		rb[round_no] = bench_bridge(false, false);
+		rl[round_no] = bench_bridge(false, true);
+		rn[round_no] = bench_nats(false, false);
+		ro[round_no] = bench_nats(false, true);
 		fprintf(stderr,
-			"round %d: bridge %.0f msg/s p50 %.0f us p99 %.0f us; NATS %.0f "
-			"msg/s p50 %.0f us p99 %.0f us\n",
+			"round %d: bridges %.0f msg/s p50 %.0f us p99 %.0f us (--low-latency "
+			"%.0f msg/s p50 %.0f us p99 %.0f us); NATS alone %.0f "
+			"msg/s p50 %.0f us p99 %.0f us; bridge out only %.0f msg/s p50 %.0f "
+			"us p99 %.0f us\n",
 			round_no + 1, rb[round_no].rate, rb[round_no].p50,
-			rb[round_no].p99, rn[round_no].rate, rn[round_no].p50,
-			rn[round_no].p99);
+			rb[round_no].p99, rl[round_no].rate, rl[round_no].p50,
+			rl[round_no].p99, rn[round_no].rate, rn[round_no].p50,
+			rn[round_no].p99, ro[round_no].rate, ro[round_no].p50,
+			ro[round_no].p99);
 	}
 	fprintf(stderr, "\n");
 	{
-		double v[6][16];
-		double m[6];
+		double v[12][16];
+		double m[12];
 
 		for (int i = 0; i < reps; i++) {
 			v[0][i] = rb[i].rate;
@@ -438,16 +490,28 @@ int main(int argc, char **argv)
 			v[3][i] = rn[i].rate;
 			v[4][i] = rn[i].p50;
 			v[5][i] = rn[i].p99;
+			v[6][i] = ro[i].rate;
+			v[7][i] = ro[i].p50;
+			v[8][i] = ro[i].p99;
+			v[9][i] = rl[i].rate;
+			v[10][i] = rl[i].p50;
+			v[11][i] = rl[i].p99;
 		}
-		for (int k = 0; k < 6; k++)
+		for (int k = 0; k < 12; k++)
 			m[k] = median(v[k], (int)reps);
 		printf("%-34s %12s %10s %10s\n", "", "msgs/s", "p50 us", "p99 us");
 		printf("%-34s %12.0f %10.0f %10.0f\n", "ring -> NATS -> ring (bridges)",
 		       m[0], m[1], m[2]);
+		printf("%-34s %12.0f %10.0f %10.0f\n", "  the same, --low-latency", m[9],
+		       m[10], m[11]);
+		printf("%-34s %12.0f %10.0f %10.0f\n", "ring -> NATS (bridge out, pull)",
+		       m[6], m[7], m[8]);
 		printf("%-34s %12.0f %10.0f %10.0f\n", "NATS alone (publisher, pull)",
 		       m[3], m[4], m[5]);
-		printf("%-34s %11.2fx %9.2fx %9.2fx\n", "bridge / NATS alone",
+		printf("%-34s %11.2fx %9.2fx %9.2fx\n", "bridges / NATS alone",
 		       m[0] / m[3], m[1] / m[4], m[2] / m[5]);
+		printf("%-34s %11.2fx %9.2fx %9.2fx\n", "  --low-latency / NATS alone",
+		       m[9] / m[3], m[10] / m[4], m[11] / m[5]);
 	}
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);

@@ -404,6 +404,7 @@ static int bridge_usage(FILE *f)
 		"NATS:\n"
 		"  --creds FILE  --token TOKEN  --tls-ca FILE  --tls-cert FILE --tls-key FILE\n"
 		"  --name NAME (connection name)\n"
+		"  --low-latency (write each message at once instead of coalescing writes)\n"
 		"  --create-stream NAME [--replicas N] [--dup-window MS] [--memory]\n"
 		"out:  --max-inflight N (256)  --ack-wait MS (PubAck timeout, 5000)\n"
 		"      --unordered (no Nats-Expected-Last-Msg-Id: faster, but a reconnection\n"
@@ -451,6 +452,7 @@ enum {
 	OPT_SEQOFF,
 	OPT_DEDUP,
 	OPT_UNORDERED,
+	OPT_LOWLAT,
 	OPT_STATS,
 	OPT_OM,
 };
@@ -485,6 +487,7 @@ int cmd_bridge(int argc, char **argv)
 		{ "seq-offset", required_argument, NULL, OPT_SEQOFF },
 		{ "dedup", no_argument, NULL, OPT_DEDUP },
 		{ "unordered", no_argument, NULL, OPT_UNORDERED },
+		{ "low-latency", no_argument, NULL, OPT_LOWLAT },
 		{ "stats", no_argument, NULL, OPT_STATS },
 		{ "openmetrics", no_argument, NULL, OPT_OM },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -588,6 +591,9 @@ int cmd_bridge(int argc, char **argv)
 			break;
 		case OPT_UNORDERED:
 			o.unordered = true;
+			break;
+		case OPT_LOWLAT:
+			o.low_latency = true;
 			break;
 		case OPT_STATS:
 			stats = true;

@@ -117,6 +117,7 @@ struct bridge_opts {
 	long max_inflight; /* PubAcks awaited at once */
 	long ack_wait_ms;  /* out: PubAck timeout; in: consumer AckWait */
 	bool unordered;	   /* out: no Nats-Expected-Last-Msg-Id chaining */
+	bool low_latency;  /* write each message at once (no coalescing) */
 	/* in */
 	long batch;	 /* messages fetched at most per request */
 	long seq_offset; /* -1: off */

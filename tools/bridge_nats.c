@@ -23,11 +23,13 @@
  * interleaving costs one round trip).
  *
  * in: JetStream -> RING. A durable pull consumer fetches at most what the
- * ring has room for, the bridge pushes, then acknowledges and flushes (so the
- * server has the acks) before it fetches again. A crash between push and
- * that flush makes JetStream deliver those messages again after AckWait:
- * at most one batch of duplicates per crash, which --seq-offset lets the
- * ring's consumers drop, and --dedup (SPSC rings) drops in the bridge.
+ * ring has room for, the bridge pushes, then acknowledges before it fetches
+ * again; the consumer's MaxAckPending of one batch keeps the server from
+ * delivering more while a batch is unacknowledged. A crash between push and
+ * the server receiving the acks makes JetStream deliver those messages again
+ * after AckWait: at most one batch of duplicates per crash, which --seq-offset
+ * lets the ring's consumers drop, and --dedup (SPSC rings) drops in the
+ * bridge.
  */
 #include "bridge.h"
 #include "tool.h"
@@ -169,6 +171,10 @@ static bool conn_open(struct conn *c, const struct bridge_opts *o,
 		s = natsOptions_SetMaxPingsOut(opts, 3);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(opts, 2000);
+	/* The client coalesces writes in a flusher thread, which costs about
+	 * a millisecond per hop; --low-latency writes each one at once. */
+	if (s == NATS_OK && o->low_latency)
+		s = natsOptions_SetSendAsap(opts, true);
 	if (s == NATS_OK && o->creds)
 		s = natsOptions_SetUserCredentialsFromFiles(opts, o->creds, NULL);
 	if (s == NATS_OK && o->token)
@@ -467,7 +473,7 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 		size_t stride = 0, m = 0, k;
 		ssize_t got;
 		uint64_t now = bridge_now_ns();
-		bool draining = bridge_stop;
+		bool draining = bridge_stop, at_wrap;
 
 		if (draining && !drain_deadline) {
 			drain_deadline = now + (uint64_t)(o->ack_wait_ms + 1000) * MS;
@@ -479,6 +485,9 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 			goto done;
 		}
 		k = (size_t)got;
+		/* Fewer than were ready: the run ended at the ring's wrap (or
+		 * other consumers of an MPMC ring took some). */
+		at_wrap = k < b.cap && shmring_pending(b.ring) > k;
 		pthread_mutex_lock(&b.mu);
 		if (k) {
 			uint64_t pos = shmring_position(b.ring);
@@ -621,15 +630,20 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 			continue;
 		}
 		/* In flight: sleep until PubAcks resolve some of it; after a
-		 * failure with nothing in flight, until the backoff ends. */
+		 * failure with nothing in flight, until the backoff ends. While
+		 * the window has room, look for new elements every 200 us too:
+		 * the ring cannot wake us while we leave elements in it. */
 		if (!b.resolved) {
-			bool inflight = false;
-			uint64_t until = now + 100 * MS;
+			bool inflight = false, room = !draining && !b.failure &&
+						      !at_wrap && b.published < b.cap;
+			uint64_t until = now + (room ? 200000 : 100 * MS);
 
 			for (size_t i = 0; i < b.published && !inflight; i++)
 				inflight = b.state[out_idx(&b, i)] == E_SENT;
 			if (b.failure && !inflight)
 				until = backoff_until;
+			if (room && shmring_pending(b.ring) > b.published)
+				until = now; /* more ready already */
 			if (until > now) {
 				struct timespec ts = { (time_t)(until / 1000000000ull),
 						       (long)(until % 1000000000ull) };
@@ -866,7 +880,6 @@ static void in_batch(struct in *b, natsMsgList *list)
 	struct fetched *f = malloc(count * sizeof(*f));
 	natsMsg **keep = malloc(count * sizeof(*keep));
 	uint64_t *seqs = malloc(count * sizeof(*seqs));
-	natsStatus s;
 
 	if (!f || !keep || !seqs)
 		goto out; /* unacknowledged: delivered again */
@@ -942,16 +955,11 @@ static void in_batch(struct in *b, natsMsgList *list)
 		natsMsg_Nak(keep[i], NULL);
 	if (pushed)
 		BRIDGE_PROBE(ack, o->ring, seqs[0], pushed);
-	/* The server has the acks before the next fetch: a crash leaves at
-	 * most this batch unacknowledged. */
-	s = natsConnection_FlushTimeout(b->c.nc, 2000);
-	if (s == NATS_OK) {
-		atomic_fetch_add(&b->st->c.acked, pushed);
-	} else {
-		b->suspect = true;
-		if (o->verbose)
-			nats_fail(o, "flush of acks", s);
-	}
+	/* No flush: the next fetch request follows the acks on the same
+	 * connection, and the consumer's MaxAckPending (one batch) keeps the
+	 * server from delivering more while a batch is unacknowledged, so a
+	 * crash leaves at most one batch behind. */
+	atomic_fetch_add(&b->st->c.acked, pushed);
 out:
 	free(f);
 	free(keep);
