@@ -906,6 +906,33 @@ Test(bridge, command_line)
 	cr_assert(strstr(p.errbuf, "--durable"), "%s", p.errbuf);
 #if CONFIG_NATS
 	(void)run;
+#if CONFIG_USDT
+	{
+		/* The probes of provider shmring_bridge are in the tool. */
+		char *readelf[] = { "readelf", "-n", (char *)tool_path(), NULL };
+		const char *probes[] = { "publish", "ack",    "fetch",
+					 "push",    "reject", "reconnect" };
+
+		if (nu_have("readelf")) {
+			cr_assert_eq(proc_run(&p, readelf, 10000), 0);
+			for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+				char want[64];
+				const char *at = p.outbuf;
+				bool found = false;
+
+				snprintf(want, sizeof(want), "Name: %s\n", probes[i]);
+				while (!found &&
+				       (at = strstr(at, "Provider: shmring_bridge\n"))) {
+					at += 25;
+					found = !strncmp(strstr(at, "Name: "), want,
+							 strlen(want));
+				}
+				cr_assert(found, "no USDT probe shmring_bridge:%s",
+					  probes[i]);
+			}
+		}
+	}
+#endif
 #else
 	cr_assert_eq(proc_run(&p, run, 10000), 1);
 	cr_assert(strstr(p.errbuf, "not compiled in"), "%s", p.errbuf);
