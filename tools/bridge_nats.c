@@ -510,6 +510,8 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 		if (k < b.published) {
 			/* Fewer ready than published: elements were taken
 			 * from under us; same as above. */
+			for (size_t i = k; i < b.published; i++)
+				b.state[out_idx(&b, i)] = 0;
 			b.published = k;
 		}
 		out_expire(&b, now);
