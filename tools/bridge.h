@@ -43,12 +43,14 @@ enum bridge_dir { BRIDGE_OUT = 1, BRIDGE_IN = 2 };
 	X(acked, "out: elements JetStream acknowledged and the bridge released; in: "   \
 		 "messages acknowledged to JetStream")                                  \
 	X(redelivered,                                                                  \
-	  "out: elements published again (after a failed or lost PubAck, or "           \
-	  "a restart); in: messages JetStream delivered more than once")                \
+	  "out: elements published again after a failed or lost PubAck (what a "        \
+	  "restart publishes again shows as duplicates); in: messages JetStream "       \
+	  "delivered more than once")                                                   \
 	X(rejected, "out: negative PubAcks (retried); in: messages of the wrong size, " \
 		    "terminated")                                                       \
 	X(reconnects, "reconnections to a NATS server")                                 \
-	X(duplicates, "out: PubAcks that JetStream de-duplicated by message id; in: "   \
+	X(duplicates, "out: PubAcks that JetStream de-duplicated by message id (a "     \
+		      "restarted bridge publishing again); in: "                        \
 		      "redelivered messages --dedup dropped as already pushed")
 
 struct bridge_counters {
