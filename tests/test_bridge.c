@@ -646,7 +646,7 @@ Test(bridge, bridges_killed_and_server_restarted, .timeout = 400)
 		.kill_bridges = true,
 		.restart_server = true,
 		.batch = 128,
-		.in_ack_wait_ms = 1000,
+		.in_ack_wait_ms = 2000,
 		.timeout_s = 300,
 	};
 
@@ -670,7 +670,7 @@ Test(bridge, crash_between_push_and_ack_repeats_one_batch, .timeout = 400)
 		.inject_crashes = 4,
 		.slow_start = true,
 		.batch = 100,
-		.in_ack_wait_ms = 1000,
+		.in_ack_wait_ms = 2000,
 		.timeout_s = 300,
 	};
 
@@ -695,7 +695,7 @@ Test(bridge, dedup_pushes_each_message_once, .timeout = 400)
 		.dedup = true,
 		.slow_start = true,
 		.batch = 100,
-		.in_ack_wait_ms = 1000,
+		.in_ack_wait_ms = 2000,
 		.timeout_s = 300,
 	};
 

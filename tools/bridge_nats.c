@@ -23,13 +23,13 @@
  * interleaving costs one round trip).
  *
  * in: JetStream -> RING. A durable pull consumer fetches at most what the
- * ring has room for, the bridge pushes, then acknowledges before it fetches
- * again; the consumer's MaxAckPending of one batch keeps the server from
- * delivering more while a batch is unacknowledged. A crash between push and
- * the server receiving the acks makes JetStream deliver those messages again
- * after AckWait: at most one batch of duplicates per crash, which --seq-offset
- * lets the ring's consumers drop, and --dedup (SPSC rings) drops in the
- * bridge.
+ * ring has room for, the bridge pushes, then acknowledges and flushes (the
+ * server has the acks) before it fetches again; the consumer's MaxAckPending
+ * of one batch keeps the server from delivering more while a batch is
+ * unacknowledged. A crash between push and that flush makes JetStream deliver
+ * those messages again after AckWait: at most one batch of duplicates per
+ * crash, which --seq-offset lets the ring's consumers drop, and --dedup (SPSC
+ * rings) drops in the bridge.
  */
 #include "bridge.h"
 #include "tool.h"
@@ -957,11 +957,16 @@ static void in_batch(struct in *b, natsMsgList *list)
 		natsMsg_Nak(keep[i], NULL);
 	if (pushed)
 		BRIDGE_PROBE(ack, o->ring, seqs[0], pushed);
-	/* No flush: the next fetch request follows the acks on the same
-	 * connection, and the consumer's MaxAckPending (one batch) keeps the
-	 * server from delivering more while a batch is unacknowledged, so a
-	 * crash leaves at most one batch behind. */
-	atomic_fetch_add(&b->st->c.acked, pushed);
+	/* The server has the acks before the next fetch (with the consumer's
+	 * MaxAckPending of one batch): a crash leaves at most this batch
+	 * unacknowledged. */
+	if (natsConnection_FlushTimeout(b->c.nc, 2000) == NATS_OK) {
+		atomic_fetch_add(&b->st->c.acked, pushed);
+	} else {
+		b->suspect = true;
+		if (o->verbose)
+			bridge_log(o, "flush of acks: %s", nats_GetLastError(NULL));
+	}
 out:
 	free(f);
 	free(keep);
