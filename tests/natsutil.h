@@ -208,6 +208,7 @@ struct nu_server {
 	char conf[640], log[640];
 	const char *host;  /* address to listen on */
 	const char *netns; /* namespace to run in, or NULL */
+	const char *token; /* clients must present this token, or NULL */
 	int port, cport;   /* client and cluster ports */
 	pid_t pid;
 	int starts;
@@ -225,6 +226,8 @@ static inline bool nu_server_conf(struct nu_server *s, struct nu_server *nodes, 
 		"server_name: %s\nlisten: \"%s:%d\"\nmax_payload: 8MB\n"
 		"jetstream { store_dir: \"%s/store\" }\n",
 		s->name, s->host, s->port, s->dir);
+	if (s->token)
+		fprintf(f, "authorization { token: \"%s\" }\n", s->token);
 	if (n > 1) {
 		fprintf(f,
 			"cluster {\n  name: shmringtest\n  listen: \"%s:%d\"\n  routes: [\n",

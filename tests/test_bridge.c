@@ -938,3 +938,113 @@ Test(bridge, command_line)
 	cr_assert(strstr(p.errbuf, "not compiled in"), "%s", p.errbuf);
 #endif
 }
+
+/* --token: a bridge with the server's token moves messages; one with a wrong
+ * token is refused and keeps trying, moving nothing. */
+Test(bridge, token_authentication, .timeout = 120)
+{
+	char base[PATH_MAX], url[128], subject[96], stream[64], durable[64];
+	struct bridge out = { 0 }, in = { 0 }, bad = { 0 };
+	struct nu_server node;
+	unsigned char m[ELEM];
+	struct shmring *a, *b, *c;
+	TEST_NAME(ring_a, "tka");
+	TEST_NAME(ring_b, "tkb");
+	TEST_NAME(ring_c, "tkc");
+
+	skip_unless_bridge();
+	serialize();
+	nu_tmpdir(base, sizeof(base), "token");
+	memset(&node, 0, sizeof(node));
+	snprintf(node.name, sizeof(node.name), "n1");
+	snprintf(node.dir, sizeof(node.dir), "%.400s/n1", base);
+	mkdir(node.dir, 0755);
+	snprintf(node.conf, sizeof(node.conf), "%.512s/nats.conf", node.dir);
+	snprintf(node.log, sizeof(node.log), "%.512s/nats.log", node.dir);
+	node.host = "127.0.0.1";
+	node.token = "s3cret-token";
+	node.port = nu_free_port();
+	cr_assert(nu_server_conf(&node, &node, 1) && nu_server_run(&node), "%s",
+		  node.log);
+	nu_urls(url, sizeof(url), &node, 1);
+	snprintf(subject, sizeof(subject), "shmring.test.token.%d", (int)getpid());
+	snprintf(stream, sizeof(stream), "Ttoken%d", (int)getpid());
+	snprintf(durable, sizeof(durable), "dtoken%d", (int)getpid());
+	cr_assert_not_null(a = shmring_producer(SHMRING_SPSC, ring_a, ELEM, 64, NULL));
+	cr_assert_not_null(c = shmring_producer(SHMRING_SPSC, ring_c, ELEM, 64, NULL));
+	cr_assert_not_null(b = shmring_consumer(SHMRING_SPSC, ring_b, ELEM, 64, NULL));
+	{
+		struct bridge *bs[3] = { &out, &in, &bad };
+		const char *rings[3] = { ring_a, ring_b, ring_c };
+		const char *tokens[3] = { "s3cret-token", "s3cret-token", "wrong" };
+
+		for (int i = 0; i < 3; i++) {
+			snprintf(bs[i]->log, sizeof(bs[i]->log), "%s/bridge-%d.log", base,
+				 i);
+			arg(bs[i], tool_path());
+			arg(bs[i], "bridge");
+			arg(bs[i], i == 1 ? "in" : "out");
+			if (i != 1)
+				arg(bs[i], rings[i]);
+			arg(bs[i], url);
+			arg(bs[i], subject);
+			if (i == 1) {
+				arg(bs[i], rings[i]);
+				arg(bs[i], "--durable");
+				arg(bs[i], durable);
+			}
+			arg(bs[i], "--create-stream");
+			arg(bs[i], stream);
+			arg(bs[i], "--token");
+			arg(bs[i], tokens[i]);
+			bridge_start(bs[i]);
+		}
+	}
+	for (uint64_t i = 0; i < 10; i++) {
+		msg_fill(m, ELEM, 2, i);
+		cr_assert_eq(shmring_push(c, m), 0); /* the refused bridge's ring */
+	}
+	for (uint64_t i = 0; i < 200; i++) {
+		msg_fill(m, ELEM, 1, i);
+		cr_assert_eq(shmring_push(a, m), 0);
+	}
+	for (uint64_t i = 0; i < 200; i++) {
+		uint32_t prod;
+		uint64_t seq;
+
+		cr_assert_eq(shmring_timed_pop(b, m, 20000000000ull), 0,
+			     "message %llu missing", (unsigned long long)i);
+		cr_assert_eq(msg_check(m, ELEM, &prod, &seq), 0);
+		cr_assert_eq(prod, 1, "a message from the bridge with the wrong token");
+		cr_assert_eq(seq, i);
+	}
+	cr_assert_eq(shmring_timed_pop(b, m, 500000000ull), -1);
+	/* Still running, still holding its 10 elements, and it said why. */
+	cr_assert_eq(waitpid(bad.pid, NULL, WNOHANG), 0);
+	cr_assert_eq(shmring_pending(c), 10);
+	cr_assert(nu_wait_log(bad.log, "uthorization", 5000), "see %s", bad.log);
+	cr_assert_eq(bridge_term(&out), 0);
+	cr_assert_eq(bridge_term(&in), 0);
+	cr_assert_eq(bridge_term(&bad), 0);
+	nu_server_stop(&node, SIGTERM);
+	shmring_close(a);
+	shmring_close(b);
+	shmring_close(c);
+	{
+		const char *rings[3] = { ring_a, ring_b, ring_c };
+		const char *dirs[3] = { "out", "in", "out" };
+
+		for (int i = 0; i < 3; i++) {
+			char path[PATH_MAX];
+
+			shmring_unlink(rings[i]);
+			snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.%s",
+				 rings[i], dirs[i]);
+			unlink(path);
+		}
+	}
+	bridge_free(&out);
+	bridge_free(&in);
+	bridge_free(&bad);
+	nu_rmtree(base);
+}

@@ -192,7 +192,23 @@ static bool conn_open(struct conn *c, const struct bridge_opts *o,
 		free(urls);
 		return false;
 	}
-	s = natsConnection_Connect(&c->nc, opts);
+	/* A first attempt in the foreground says why it fails (no server,
+	 * authorization, TLS); then the client keeps trying in the background. */
+	if (s == NATS_OK)
+		s = natsOptions_SetRetryOnFailedConnect(opts, false, NULL, NULL);
+	if (s == NATS_OK) {
+		s = natsConnection_Connect(&c->nc, opts);
+		if (s != NATS_OK) {
+			bridge_log(o, "%s: %s (%s); retrying in the background", o->url,
+				   natsStatus_GetText(s),
+				   nats_GetLastError(NULL) ? nats_GetLastError(NULL) :
+							     "");
+			s = natsOptions_SetRetryOnFailedConnect(opts, true, on_connected,
+								c);
+			if (s == NATS_OK)
+				s = natsConnection_Connect(&c->nc, opts);
+		}
+	}
 	natsOptions_Destroy(opts);
 	free(urls);
 	if (s == NATS_OK) {
@@ -200,7 +216,6 @@ static bool conn_open(struct conn *c, const struct bridge_opts *o,
 		atomic_store(&st->connected, 1);
 		bridge_log(o, "connected to %s", o->url);
 	} else if (s == NATS_NOT_YET_CONNECTED) {
-		bridge_log(o, "%s not reachable yet; retrying in the background", o->url);
 		s = NATS_OK;
 	}
 	if (s == NATS_OK)
@@ -458,8 +473,10 @@ int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st)
 	jso.PublishAsync.MaxPending = 4 * (int64_t)b.cap + 64;
 	if (!b.state || !b.sent_ns || !conn_open(&b.c, o, st, &jso))
 		goto done;
-	if (o->create_stream && !ensure_stream(&b.c))
+	if (o->create_stream && !ensure_stream(&b.c)) {
+		rc = bridge_stop ? 0 : 1; /* asked to stop while waiting */
 		goto done;
+	}
 	bridge_log(o,
 		   "%s ring, %zu-byte elements, capacity %zu, instance %016" PRIx64
 		   " -> %s (%zu in flight at most)",
@@ -1012,8 +1029,10 @@ int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st)
 	jsOptions_Init(&jso);
 	if (!conn_open(&b.c, o, st, &jso))
 		goto done;
-	if (o->create_stream && !ensure_stream(&b.c))
+	if (o->create_stream && !ensure_stream(&b.c)) {
+		rc = bridge_stop ? 0 : 1; /* asked to stop while waiting */
 		goto done;
+	}
 	bridge_log(o, "%s -> %s ring, %zu-byte elements, capacity %zu", o->subject,
 		   info.policy == SHMRING_SPSC ? "spsc" :
 		   info.policy == SHMRING_MPSC ? "mpsc" :
