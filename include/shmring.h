@@ -39,6 +39,8 @@ enum {
 	SHMRING_F_NOHUGE = 1u << 1, /* local: do not try MAP_HUGETLB first */
 	SHMRING_F_MLOCK = 1u << 2,  /* lock the segment in RAM; open fails if it can't */
 	SHMRING_F_NUMA = 1u << 3,   /* bind the segment to opts.numa_node */
+	SHMRING_F_EINTR = 1u << 4,  /* blocking calls return EINTR when a signal
+				       handler ran while they slept */
 };
 
 /* Backends for the pollable fd (shmring_fd); see DESIGN.md §5. */
@@ -218,6 +220,16 @@ SHMRING_API int shmring_commit(struct shmring *ring, size_t n);
 SHMRING_API ssize_t shmring_peek(struct shmring *ring, size_t n, void **first,
 				 size_t *stride);
 SHMRING_API int shmring_release(struct shmring *ring, size_t n);
+
+/* Makes blocking calls on RING (push, pop, timed_*, shmring_wait) return -1
+ * with ECANCELED, those sleeping now included, and every one made after it:
+ * the way to stop a thread blocked in shmring_pop for shutdown. Try calls and
+ * zero-copy calls are not affected. Async-signal-safe: it may be called from
+ * a SIGTERM handler. 0, or -1 with EINVAL. (For a signal that should end
+ * just the sleep it interrupts, open the handle with SHMRING_F_EINTR; a
+ * signal that arrives while the call still spins, before it sleeps, is not
+ * seen by it: shmring_cancel has no such window.) */
+SHMRING_API int shmring_cancel(struct shmring *ring);
 
 /* Blocks until this handle's next try call, reserve or peek can succeed:
  * 0, or -1 with ETIMEDOUT (TIMEOUT_NS passed; UINT64_MAX: never), EBUSY

@@ -43,8 +43,9 @@ int shmring__opts_read(const struct shmring_opts *opts, struct shmring__opts *ou
 	if (OPT_HAS(trusted_uid))
 		out->trusted_uid = opts->trusted_uid;
 #undef OPT_HAS
-	if (out->flags & ~(unsigned int)(SHMRING_F_HUGE | SHMRING_F_NOHUGE |
-					 SHMRING_F_MLOCK | SHMRING_F_NUMA))
+	if (out->flags &
+	    ~(unsigned int)(SHMRING_F_HUGE | SHMRING_F_NOHUGE | SHMRING_F_MLOCK |
+			    SHMRING_F_NUMA | SHMRING_F_EINTR))
 		return shmring__err(EINVAL);
 	if (out->mode & ~07777u)
 		return shmring__err(EINVAL);

@@ -28,8 +28,10 @@
  *    by another consumer, but move their hint only over slots that are done:
  *    a TAKING slot can go back to READY (a peek gives it back), and a hint
  *    past it would strand it.
- *  - A slot of the next lap where we expected ours was skipped: given back
- *    by commit/release, or repaired.
+ *  - A slot of a later lap where we expected ours was skipped: given back
+ *    by commit or repaired. A skipped slot serves the next lap at once, so
+ *    producers may run laps ahead of consumers on such slots; the elements
+ *    published and not consumed never exceed the capacity (one per slot).
  *  - A producer pre-empted between claim and publish holds up only its own
  *    slot: others keep claiming the following ones.
  *  - Positions come from hints in shared memory: each is bounded before it
@@ -185,11 +187,42 @@ static inline long mp_push_n(struct shmring *r, const void *elems, size_t n)
 	return m;
 }
 
-static inline long mp_push(struct shmring *r, const void *elem)
+/* The general paths as one-element calls, out of line: the single-element
+ * fast paths below fall back on them. */
+static __attribute__((noinline)) long mp_push_slow(struct shmring *r, const void *elem)
 {
 	long m = mp_push_n(r, elem, 1);
 
 	return m < 0 ? m : 0;
+}
+
+/* One element: the slot at the later of our hint and the shared one is
+ * usually free for us; anything else (another producer was there first,
+ * full, a claim in the way) takes the general path. */
+static ALWAYS_INLINE long mp_push(struct shmring *r, const void *elem)
+{
+	uint64_t h = atomic_load_explicit(&r->hdr->head, memory_order_relaxed);
+	uint64_t p = pos_before(h, r->pos) ? r->pos : h;
+	_Atomic uint64_t *sq;
+	uint64_t w, fw;
+
+	if (unlikely((p & r->mask) >= r->cap))
+		return -EPROTO;
+	sq = seq_at(r, p);
+	fw = mp_word(r, p, MP_FREE);
+	w = fw;
+	/* acquire: as in mp_claim. */
+	if (unlikely(!atomic_compare_exchange_strong_explicit(
+		    sq, &w, fw | MP_CLAIMED | r->token, memory_order_acquire,
+		    memory_order_relaxed)))
+		return mp_push_slow(r, elem);
+	r->pos = pos_next(r, p);
+	atomic_store_explicit(&r->hdr->head, r->pos, memory_order_relaxed);
+	shmring__copy(slot_at(r, p), elem, r->elem_size);
+	/* release: as in mp_publish. READY of the same lap is FREE | READY. */
+	atomic_store_explicit(sq, fw | MP_READY, memory_order_release);
+	shmring__ec_signal(r, &r->hdr->not_empty);
+	return 0;
 }
 
 /* ---- the MPSC consumer ----------------------------------------------------- */
@@ -205,19 +238,24 @@ static inline long mpsc_ready(struct shmring *r, size_t n, bool run)
 	for (uint64_t walked = 0;; walked++) {
 		/* acquire: pairs with the producer's release of READY. */
 		uint64_t w = atomic_load_explicit(seq_at(r, p), memory_order_acquire);
+		int64_t d;
 
 		if (w == mp_word(r, p, MP_READY))
 			break;
-		if (w == mp_word(r, p, MP_FREE))
+		if (w == mp_word(r, p, MP_FREE) || walked >= MP_WALK_MAX(r))
 			return -EAGAIN;
-		if (mp_lapdiff(r, w, p) == 1 && walked < r->cap) {
-			/* Skipped: step over it, for good. */
+		d = mp_lapdiff(r, w, p);
+		if (d >= 1) {
+			/* Skipped: only we consume, so the slot moved on
+			 * without us because its position was given back or
+			 * repaired (a skipped slot serves the next lap at once,
+			 * so it may be laps ahead). Step over it, for good. */
 			p = pos_next(r, p);
 			r->pos = p;
 			atomic_store_explicit(&r->hdr->tail, p, memory_order_release);
 			continue;
 		}
-		if (mp_lapdiff(r, w, p) != 0 || mp_state(w) != MP_CLAIMED)
+		if (d != 0 || mp_state(w) != MP_CLAIMED)
 			return -EPROTO;
 		if (!shmring__repair_claim(r, p, w, true))
 			return -EAGAIN;
@@ -398,6 +436,71 @@ static inline long mpmc_pop_n(struct shmring *r, void *elems, size_t n)
 	 * them was in the way. */
 	mpmc_hint(r, done == first ? p : done);
 	return m;
+}
+
+/* ---- one element, fast ------------------------------------------------------ */
+
+static __attribute__((noinline)) long mpsc_pop_slow(struct shmring *r, void *elem)
+{
+	long m = mpsc_pop_n(r, elem, 1);
+
+	return m < 0 ? m : 0;
+}
+
+/* The MPSC consumer's next slot is READY (take it) or FREE (empty); steps
+ * over skipped slots and claims in the way take the general path. */
+static ALWAYS_INLINE long mpsc_pop(struct shmring *r, void *elem)
+{
+	uint64_t p = r->pos;
+	_Atomic uint64_t *sq = seq_at(r, p);
+	/* acquire: pairs with the producer's release of READY. */
+	uint64_t w = atomic_load_explicit(sq, memory_order_acquire);
+
+	if (unlikely(w != mp_word(r, p, MP_READY)))
+		return w == mp_word(r, p, MP_FREE) ? -EAGAIN : mpsc_pop_slow(r, elem);
+	shmring__copy(elem, slot_at(r, p), r->elem_size);
+	/* release: as in mpsc_free. */
+	atomic_store_explicit(sq, mp_word(r, p + r->lap, MP_FREE), memory_order_release);
+	r->pos = pos_next(r, p);
+	atomic_store_explicit(&r->hdr->tail, r->pos, memory_order_release);
+	shmring__ec_signal(r, &r->hdr->not_full);
+	return 0;
+}
+
+static __attribute__((noinline)) long mpmc_pop_slow(struct shmring *r, void *elem)
+{
+	long m = mpmc_pop_n(r, elem, 1);
+
+	return m < 0 ? m : 0;
+}
+
+/* An MPMC consumer takes the slot at the later of the hints when it is
+ * READY; FREE there is empty; anything else takes the general path. */
+static ALWAYS_INLINE long mpmc_pop(struct shmring *r, void *elem)
+{
+	uint64_t t = atomic_load_explicit(&r->hdr->tail, memory_order_relaxed);
+	uint64_t p = pos_before(t, r->pos) ? r->pos : t;
+	_Atomic uint64_t *sq;
+	uint64_t w, rw;
+
+	if (unlikely((p & r->mask) >= r->cap))
+		return -EPROTO;
+	sq = seq_at(r, p);
+	rw = mp_word(r, p, MP_READY);
+	w = rw;
+	/* acquire: as in mpmc_take. */
+	if (unlikely(!atomic_compare_exchange_strong_explicit(
+		    sq, &w, (rw ^ MP_READY) | MP_TAKING | r->token, memory_order_acquire,
+		    memory_order_relaxed)))
+		return w == (rw ^ MP_READY) ? -EAGAIN : mpmc_pop_slow(r, elem);
+	shmring__copy(elem, slot_at(r, p), r->elem_size);
+	/* release: as in mpmc_untake. */
+	atomic_store_explicit(sq, mp_word(r, p + r->lap, MP_FREE), memory_order_release);
+	r->pos = pos_next(r, p);
+	if (pos_before(t, r->pos))
+		atomic_store_explicit(&r->hdr->tail, r->pos, memory_order_relaxed);
+	shmring__ec_signal(r, &r->hdr->not_full);
+	return 0;
 }
 
 #endif /* SHMRING_MP_H */

@@ -24,7 +24,7 @@ static inline long kind_error(const struct shmring *r)
 
 /* ---- the ops ----------------------------------------------------------------- */
 
-static inline long push_one(struct shmring *r, const void *elem)
+static ALWAYS_INLINE long push_one(struct shmring *r, const void *elem)
 {
 	switch (r->kind) {
 	case K_SPSC_PROD:
@@ -37,19 +37,15 @@ static inline long push_one(struct shmring *r, const void *elem)
 	}
 }
 
-static inline long pop_one(struct shmring *r, void *elem)
+static ALWAYS_INLINE long pop_one(struct shmring *r, void *elem)
 {
-	long m;
-
 	switch (r->kind) {
 	case K_SPSC_CONS:
 		return spsc_pop(r, elem);
 	case K_MPSC_CONS:
-		m = mpsc_pop_n(r, elem, 1);
-		return m < 0 ? m : 0;
+		return mpsc_pop(r, elem);
 	case K_MPMC_CONS:
-		m = mpmc_pop_n(r, elem, 1);
-		return m < 0 ? m : 0;
+		return mpmc_pop(r, elem);
 	default:
 		return kind_error(r);
 	}

@@ -294,7 +294,7 @@ static uint64_t successor_start(struct shmring *r, uint64_t p)
 	for (uint64_t i = 0; i < r->cap; i++, p = pos_next(r, p)) {
 		uint64_t w = atomic_load_explicit(seq_at(r, p), memory_order_acquire);
 
-		if (r->kind == K_SPSC_PROD ? w != p + 1 : mp_lapdiff(r, w, p) != 1)
+		if (r->kind == K_SPSC_PROD ? w != p + 1 : mp_lapdiff(r, w, p) < 1)
 			break;
 	}
 	return p;
@@ -372,6 +372,7 @@ static struct shmring *ring_attach(struct shmring_mem *mem, size_t offset, int p
 	r->kind = kinds[policy - 1][role - 1];
 	r->real_kind = r->kind;
 	r->spin_ns = o->spin_ns;
+	r->eintr = o->flags & SHMRING_F_EINTR;
 	r->fd_backend = o->fd_backend;
 	r->pid = getpid();
 	if (name)
@@ -529,7 +530,7 @@ size_t shmring_pending(const struct shmring *r)
 		return shmring__err0(EINVAL);
 	/* tail first: head only grows, so the pair never shows tail ahead. */
 	tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
-	if (r->policy == SHMRING_MPMC)
+	if (r->policy != SHMRING_SPSC)
 		tail = mp_refine(r, tail, false);
 	head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
 	if (r->policy != SHMRING_SPSC)

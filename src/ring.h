@@ -151,6 +151,8 @@ struct shmring {
 	size_t borrowed;
 	struct shmring__stuck stuck;
 	/* cold */
+	_Atomic bool cancelled; /* shmring_cancel: blocking calls end (ECANCELED) */
+	bool eintr;		/* SHMRING_F_EINTR */
 	long spin_ns;
 	enum shmring_policy policy;
 	enum shmring_role role;

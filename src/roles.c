@@ -29,9 +29,13 @@
  * data calls fail with EBADF instead of racing with the parent (a claim made
  * under the parent's token would look dead once the parent exits). Pids play
  * no part, so pid namespaces, pid reuse and re-exec never make a free role
- * look taken. The limits: a child made by raw clone(2) or _Fork(), which run
- * no fork handlers, keeps the locks until it execs or exits, and code that
- * closes file descriptors it did not open drops the roles held through them.
+ * look taken. The limits: a child holds its copies of the locks from fork()
+ * until it first runs (its fork handler runs before fork() returns in it),
+ * so a holder that dies in that window -- microseconds, a time slice at
+ * worst -- leaves its role held that long; a child made by raw clone(2) or
+ * _Fork(), which run no fork handlers, keeps the locks until it execs or
+ * exits; and code that closes file descriptors it did not open drops the
+ * roles held through them.
  *
  * The registry words in the header only tell observers which pids hold what
  * (token << 32 | pid); a word whose token lock is free is stale.

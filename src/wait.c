@@ -252,10 +252,19 @@ static long attempt(struct shmring *r, shmring__op_fn op, void *buf, size_t n)
 	return op(r, buf, n);
 }
 
+/* shmring_cancel was called on the handle. seq_cst: pairs with the store
+ * in shmring_cancel. A waiter that misses the flag announced itself (W1)
+ * before the canceller's fetch_add on the futex word, so that change ends
+ * its sleep: it cannot sleep through a cancel. */
+static bool cancelled(struct shmring *r)
+{
+	return atomic_load_explicit(&r->cancelled, memory_order_seq_cst);
+}
+
 long shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn op,
 		      void *buf, size_t n, uint64_t deadline)
 {
-	long rc = spin_op(r, op, buf, n, deadline);
+	long rc = cancelled(r) ? -ECANCELED : spin_op(r, op, buf, n, deadline);
 
 	while (rc == -EAGAIN) {
 		uint64_t t0 = shmring__now_ns();
@@ -269,6 +278,8 @@ long shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn 
 		rc = attempt(r, op, buf, n); /* W3 */
 		if (rc != -EAGAIN)
 			break;
+		if (cancelled(r))
+			return -ECANCELED;
 		atomic_fetch_add_explicit(&ec->sleepers, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&ec->sleeps, 1, memory_order_relaxed);
 		SHMRING_PROBE(sleep, r, r->name, (int)r->role);
@@ -284,11 +295,31 @@ long shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn 
 			rc = attempt(r, op, buf, n);
 			return rc == -EAGAIN ? -ETIMEDOUT : rc;
 		}
+		if (w == -EINTR && r->eintr)
+			return -EINTR; /* SHMRING_F_EINTR: a signal handler ran */
 		if (w != 0 && w != -EINTR)
 			return w;
 		rc = attempt(r, op, buf, n);
+		if (rc == -EAGAIN && cancelled(r))
+			return -ECANCELED;
 	}
 	return rc;
+}
+
+int shmring_cancel(struct shmring *r)
+{
+	struct shmring__ec *ec;
+
+	if (!r)
+		return shmring__err(EINVAL);
+	ec = shmring__my_ec(r);
+	atomic_store_explicit(&r->cancelled, true, memory_order_seq_cst);
+	/* Move the word on (the announce bit kept: everybody else reads it
+	 * as "look again"), then wake: a sleeper of this handle returns. Only
+	 * atomics and a syscall: async-signal-safe. */
+	atomic_fetch_add_explicit(&ec->seq, 2, memory_order_seq_cst);
+	shmring__futex_wake_all(&ec->seq);
+	return 0;
 }
 
 int shmring_arm(struct shmring *r, const uint32_t **word, uint32_t *expected)

@@ -78,15 +78,24 @@ Test(roles, a_forked_child_cannot_take_its_parents_exclusive_role)
 static int holder_with_long_lived_child(void *a)
 {
 	struct shmring *r = shmring_consumer(SHMRING_SPSC, a, ELEM, CAP, NULL);
+	int ran[2];
+	char c;
 	pid_t kid;
 
-	if (!r)
+	if (!r || pipe(ran))
 		return 1;
 	kid = fork();
 	if (kid == 0) {
+		/* fork() returned here: the fork handler has dropped the
+		 * child's references to the parent's locks. Until the child
+		 * first runs they are still the child's too (roles.c). */
+		if (write(ran[1], "x", 1) != 1)
+			_exit(1);
 		for (;;)
 			pause();
 	}
+	if (kid < 0 || read(ran[0], &c, 1) != 1)
+		return 3;
 	/* Exit code: the grandchild's pid, for the test to kill (low byte
 	 * only: report it through a file instead). */
 	char path[64];
@@ -227,6 +236,11 @@ static int use_inherited(void *a)
 	struct shmring *c = a;
 	unsigned char m[ELEM];
 
+	/* The parent's element is there and its fd readable: an inherited
+	 * handle must neither take the one nor drain the other. */
+	errno = 0;
+	if (shmring_try_pop(c, m) != -1 || errno != EBADF)
+		return 1;
 	errno = 0;
 	if (shmring_try_pop(c, m) != -1 || errno != EBADF)
 		return 1;
@@ -257,8 +271,14 @@ static void inherited_handle_fails(int backend)
 	if (fd < 0 && errno == ENOTSUP)
 		cr_skip_test("backend %d missing", backend);
 	cr_assert_geq(fd, 0);
+	cr_assert_eq(shmring_try_push(p, m), 0);
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	cr_assert_eq(poll(&pfd, 1, 2000), 1);
 	cr_expect_eq(wait_child(fork_child(use_inherited, c)), 0,
 		     "the child used its parent's handle");
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	cr_expect_eq(poll(&pfd, 1, 0), 1, "the child drained the parent's fd");
+	cr_expect_eq(shmring_try_pop(c, m), 0, "the child took the parent's element");
 	/* The parent's fd still works: the child neither armed nor drained it. */
 	for (int i = 0; i < 100; i++) {
 		cr_assert_eq(shmring_try_pop(c, m), -1);
@@ -347,8 +367,9 @@ Test(create, a_failed_create_leaves_nothing_behind)
 	cr_assert_eq(wait_child(fork_child(create_with_mlock_as_nobody, (void *)name)),
 		     0);
 	cr_expect(!shm_exists(name), "the failed create left /dev/shm/%s", name);
-	/* Other parameters, no mlock: a fresh ring, no stale EINVAL. */
-	p = shmring_producer(SHMRING_MPMC, name, ELEM, CAP, NULL);
+	/* Other parameters (a larger ring), no mlock: a fresh ring, not an
+	 * EINVAL about a leftover segment of the wrong size. */
+	p = shmring_producer(SHMRING_MPMC, name, 8192, 64, NULL);
 	cr_expect_not_null(p, "%s", strerror(errno));
 	shmring_close(p);
 	shmring_unlink(name);

@@ -457,7 +457,18 @@ static void waiter_is_unblocked(int how)
 	dier = fork_child(push_and_fault, &d);
 	cr_expect_eq(wait_child(dier), 128 + SIGSEGV);
 	waiter = fork_child(wait_behind_claim, &w);
-	usleep(50 * 1000);
+	/* Blocked behind the claim before the live publish: asleep (pop,
+	 * wait), or at least holding the consumer role (fds) and then some. */
+	for (int i = 0; i < 5000; i++) {
+		struct shmring_info info = { .sz = sizeof(info) };
+
+		cr_assert_eq(shmring_stat(name, &info), 0);
+		if (info.consumers_waiting ||
+		    (how != 0 && how != 3 && info.nconsumers && info.consumers[0].alive))
+			break;
+		usleep(1000);
+	}
+	usleep(20 * 1000);
 	push_msgs(p, 9, 0, 1);
 	rc = wait_child(waiter);
 	if (rc == 77)
