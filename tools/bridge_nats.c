@@ -862,16 +862,15 @@ static bool in_in_order(struct in *b, struct fetched *f, size_t n)
 	natsStatus s =
 		js_GetConsumerInfo(&ci, b->c.js, b->stream, b->o->durable, NULL, &jerr);
 	int64_t pending = s == NATS_OK ? ci->NumAckPending : -1;
-	uint64_t now = bridge_now_ns();
-	int queued = 0;
+	uint64_t floor = s == NATS_OK ? ci->AckFloor.Stream : 0, now = bridge_now_ns();
 
 	jsConsumerInfo_Destroy(ci);
-	/* Messages the client already received for this subscription (queued
-	 * for the next fetch) arrived after ours: they are newer, not lost.
-	 * Read after the reply, so that all delivered before it are counted. */
-	if (pending > 0 && natsSubscription_GetPending(b->sub, &queued, NULL) == NATS_OK)
-		pending -= queued;
-	if (pending >= 0 && pending <= (int64_t)n) {
+	/* In order when everything before our first message is acknowledged:
+	 * the ack floor is right below it (a stream of this subject alone), or
+	 * the server has no unacknowledged message but ours at all (counted
+	 * when it answered, so also those still on their way to us: a late
+	 * delivery only makes us wait). */
+	if (s == NATS_OK && (floor + 1 == f[0].seq || pending <= (int64_t)n)) {
 		b->suspect = false;
 		return true;
 	}
@@ -883,10 +882,11 @@ static bool in_in_order(struct in *b, struct fetched *f, size_t n)
 			bridge_log(b->o, "consumer info: %s; handing %zu message(s) back",
 				   natsStatus_GetText(s), n);
 		else
-			bridge_log(b->o,
-				   "%lld earlier message(s) unacknowledged: handing %zu "
-				   "back until those are delivered again first",
-				   (long long)(pending - (int64_t)n), n);
+			bridge_log(
+				b->o,
+				"%lld other message(s) unacknowledged: handing %zu back "
+				"until the older ones are delivered again first",
+				(long long)(pending - (int64_t)n), n);
 	}
 	sleep_ms(50);
 	return false;
