@@ -863,14 +863,20 @@ static bool in_in_order(struct in *b, struct fetched *f, size_t n)
 		js_GetConsumerInfo(&ci, b->c.js, b->stream, b->o->durable, NULL, &jerr);
 	int64_t pending = s == NATS_OK ? ci->NumAckPending : -1;
 	uint64_t floor = s == NATS_OK ? ci->AckFloor.Stream : 0, now = bridge_now_ns();
+	int queued = 0;
 
 	jsConsumerInfo_Destroy(ci);
-	/* In order when everything before our first message is acknowledged:
-	 * the ack floor is right below it (a stream of this subject alone), or
-	 * the server has no unacknowledged message but ours at all (counted
-	 * when it answered, so also those still on their way to us: a late
-	 * delivery only makes us wait). */
-	if (s == NATS_OK && (floor + 1 == f[0].seq || pending <= (int64_t)n)) {
+	if (s == NATS_OK && natsSubscription_GetPending(b->sub, &queued, NULL) != NATS_OK)
+		queued = 0;
+	/* In order when nothing older than our batch is unacknowledged: the
+	 * server counts no unacknowledged message but ours (counted when it
+	 * answered, so also those still on their way to us: a late delivery
+	 * only makes us wait); or the ack floor is right below our first
+	 * message (a stream of this subject alone) and what the count has
+	 * beyond ours is what the client already holds for later fetches
+	 * (newer than ours). Both signals must agree for the second. */
+	if (s == NATS_OK && (pending <= (int64_t)n ||
+			     (floor + 1 == f[0].seq && pending - queued <= (int64_t)n))) {
 		b->suspect = false;
 		return true;
 	}
