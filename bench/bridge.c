@@ -278,7 +278,14 @@ static void *publisher(void *p)
 		if (a->paced)
 			until(t0 + (uint64_t)i * 1000000000ull / (uint64_t)rate);
 		fill(m, (uint64_t)i, nu_now_ns());
-		ok(js_PublishAsync(js, a->subject, m, (int)size, NULL), "publish");
+		natsStatus st;
+
+		/* At MaxPending in flight the client stalls up to StallWait,
+		 * then says so: publish again. */
+		while ((st = js_PublishAsync(js, a->subject, m, (int)size, NULL)) ==
+		       NATS_TIMEOUT)
+			;
+		ok(st, "publish");
 	}
 	ok(js_PublishAsyncComplete(js, NULL), "publish complete");
 	return NULL;
@@ -455,6 +462,7 @@ int main(int argc, char **argv)
 	ok(natsConnection_ConnectTo(&nc, url), "connect");
 	jsOptions_Init(&jso);
 	jso.PublishAsync.MaxPending = 256;
+	jso.PublishAsync.StallWait = 5000;
 	ok(natsConnection_JetStream(&js, nc, &jso), "jetstream");
 
 	printf("ring -> NATS -> ring (shmring bridge out/in) beside NATS alone (JetStream async "
