@@ -9,10 +9,16 @@
 #   make menuconfig / defconfig   edit .config (kconfig-frontends)
 #   make deps                 install the Debian packages the build needs
 
-VERSION_MAJOR := 0
-VERSION_MINOR := 1
-VERSION_PATCH := 0
+# The version is written once, in include/shmring.h (what programs compile
+# against and src/version.c reports); the file names and .pc files follow it.
+header_version = $(shell sed -n 's/^\#define SHMRING_VERSION_$(1)[[:space:]]\{1,\}\([0-9]\{1,\}\)$$/\1/p' include/shmring.h)
+VERSION_MAJOR := $(call header_version,MAJOR)
+VERSION_MINOR := $(call header_version,MINOR)
+VERSION_PATCH := $(call header_version,PATCH)
 VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+ifneq ($(words $(VERSION_MAJOR) $(VERSION_MINOR) $(VERSION_PATCH)),3)
+$(error cannot read SHMRING_VERSION_MAJOR/MINOR/PATCH from include/shmring.h)
+endif
 
 CONFIG_SWITCHES := IO_URING NUMA USDT BPF HUGEPAGES NATS
 # .config (from menuconfig/defconfig) writes "# CONFIG_X is not set" for a
@@ -28,6 +34,8 @@ override CONFIG_BPF := n
 endif
 
 comma := ,
+# examples/libuv.c is built where libuv is installed (make check installs it).
+HAVE_LIBUV := $(shell pkg-config --exists libuv 2>/dev/null && echo y)
 SANITIZE ?=
 ifeq ($(SANITIZE),)
 BUILD ?= build
@@ -40,11 +48,14 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR ?= $(LIBDIR)/cmake/shmring
 
 CC ?= cc
 OPTFLAGS ?= -O2 -g
 WARNFLAGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNFLAGS) -pthread \
+# CPPFLAGS and LDFLAGS from the environment (dpkg-buildflags: hardening)
+# reach every compile and link.
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(CPPFLAGS) $(OPTFLAGS) $(WARNFLAGS) -pthread \
 	-Iinclude -I$(BUILD)
 ifneq ($(SANITIZE),)
 BASE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
@@ -61,7 +72,7 @@ LIB_LIBS += -luring
 endif
 
 LIB_SRCS := src/common.c src/mem.c src/ring.c src/roles.c src/queue.c src/repair.c \
-	src/wait.c src/waitfd.c src/endpoint.c src/probes.c src/inspect.c
+	src/wait.c src/waitfd.c src/endpoint.c src/probes.c src/inspect.c src/version.c
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIB_SO := $(BUILD)/libshmring.so.$(VERSION)
 LIB_SONAME := libshmring.so.$(VERSION_MAJOR)
@@ -79,11 +90,16 @@ else
 TEST_LIBS += -lcriterion
 endif
 TESTS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+# The C++ wrapper's test (include/shmring.hpp), not under ThreadSanitizer.
+CXX ?= c++
+ifeq ($(TEST_CFLAGS),)
+TESTS += $(BUILD)/tests/test_cpp
+endif
 TEST_TIMEOUT ?= 600
 
-all: $(LIB_SO) $(LIB_A) $(BUILD)/shmring.pc examples
+all: $(LIB_SO) $(LIB_A) $(BUILD)/shmring.pc $(BUILD)/shmring-uring.pc examples
 
-.PHONY: all check demo examples model bench-wake deps deps-quiet install uninstall clean defconfig menuconfig format FORCE
+.PHONY: all check demo examples model bench-wake deps install uninstall clean defconfig menuconfig format FORCE
 
 # ---------------------------------------------------------------- config.h
 # Rewritten only when a switch changes, so objects rebuild exactly then.
@@ -101,7 +117,7 @@ $(BUILD)/obj/%.o: src/%.c $(BUILD)/config.h $(wildcard src/*.h) $(wildcard inclu
 
 $(LIB_SO): $(LIB_OBJS) src/libshmring.map
 	$(CC) -shared -Wl,-soname,$(LIB_SONAME) -Wl,--version-script=src/libshmring.map \
-		-Wl,-z,defs $(SAN_LDFLAGS) -o $@ $(LIB_OBJS) $(LIB_LIBS)
+		-Wl,-z,defs $(LDFLAGS) $(SAN_LDFLAGS) -o $@ $(LIB_OBJS) $(LIB_LIBS)
 	ln -sf libshmring.so.$(VERSION) $(BUILD)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(BUILD)/libshmring.so
 
@@ -109,10 +125,55 @@ $(LIB_A): $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/shmring.pc: shmring.pc.in Makefile config.mk $(BUILD)/config.h
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@LIBS_PRIVATE@|$(LIB_LIBS)|' $< > $@
+# ---------------------------------------------------------------- pkg-config
+# The .pc files say where the library is installed, so they depend on the
+# install directories as given to this make: $(BUILD)/install.vars is
+# rewritten (like config.h) only when one of them changes, and `make install
+# PREFIX=/usr` after a plain `make` regenerates them instead of installing a
+# stale prefix=/usr/local. DESTDIR is not in them: it only stages the install.
+# liburing has a .pc of its own: static links get it through
+# Requires.private; programs that use include/shmring/uring.h call liburing
+# themselves and link with shmring-uring.pc.
+PC_LIBS_PRIVATE := $(filter-out -luring,$(LIB_LIBS))
+PC_REQUIRES_PRIVATE := $(if $(filter y,$(CONFIG_IO_URING)),liburing)
+INSTALL_VARS = PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) CMAKEDIR=$(CMAKEDIR) \
+	VERSION=$(VERSION) LIBS_PRIVATE=$(PC_LIBS_PRIVATE) \
+	REQUIRES_PRIVATE=$(PC_REQUIRES_PRIVATE)
+
+$(BUILD)/install.vars: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(INSTALL_VARS)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	-e 's|@LIBS_PRIVATE@|$(PC_LIBS_PRIVATE)|' \
+	-e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES_PRIVATE)|'
+
+$(BUILD)/%.pc: %.pc.in $(BUILD)/install.vars
+	$(PC_SED) $< > $@
+
+PC_FILES := $(BUILD)/shmring.pc $(BUILD)/shmring-uring.pc
+
+# ---------------------------------------------------------------- CMake
+# find_package(shmring CONFIG): the package files locate everything relative
+# to their own directory, so an install staged in a DESTDIR (or moved) works.
+space := $(subst ,, )
+relpath = $(shell realpath -m --relative-to='$(2)' '$(1)')
+CMAKE_SED = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
+	-e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' \
+	-e 's|@PREFIX_REL@|$(call relpath,$(PREFIX),$(CMAKEDIR))|' \
+	-e 's|@LIBDIR_REL@|$(call relpath,$(LIBDIR),$(PREFIX))|' \
+	-e 's|@INCLUDEDIR_REL@|$(call relpath,$(INCLUDEDIR),$(PREFIX))|' \
+	-e 's|@LIBS_STATIC@|$(subst $(space),;,$(strip $(LIB_LIBS)))|' \
+	-e 's|@SIZEOF_VOID_P@|$(shell echo __SIZEOF_POINTER__ | $(CC) -E -P -x c - | tail -n 1)|'
+CMAKE_FILES := $(BUILD)/cmake/shmring-config.cmake $(BUILD)/cmake/shmring-config-version.cmake
+
+$(BUILD)/cmake/%.cmake: cmake/%.cmake.in $(BUILD)/install.vars
+	@mkdir -p $(dir $@)
+	$(CMAKE_SED) $< > $@
+
+all: $(CMAKE_FILES)
 
 # ---------------------------------------------------------------- tool, BPF
 # build/shmring links the shared library like any user of shmring_stat, and
@@ -122,7 +183,7 @@ $(BUILD)/shmring.pc: shmring.pc.in Makefile config.mk $(BUILD)/config.h
 # vmlinux.h dumped from the running kernel's BTF.
 DATADIR ?= $(PREFIX)/share
 TOOL := $(BUILD)/shmring
-TOOL_SRCS := tools/shmring.c tools/trace.c tools/bridge.c
+TOOL_SRCS := tools/shmring.c tools/trace.c tools/watch.c tools/export.c tools/bridge.c
 TOOL_LIBS :=
 # `shmring bridge`: rings over NATS JetStream (tools/bridge_nats.c, libnats).
 # Without CONFIG_NATS the tool says the bridge is not compiled in; --stats and
@@ -143,9 +204,20 @@ endif
 
 all: $(TOOL)
 
-$(TOOL): $(TOOL_SRCS) tools/tool.h tools/bridge.h bpf/shmring_trace.h $(TOOL_DEPS) $(LIB_SO) $(BUILD)/config.h
+# TOOL_RPATH lets build/shmring find build/libshmring.so (and an install
+# under any PREFIX its ../lib). A distribution installs the library where
+# the loader looks and its policy rejects such a RUNPATH in /usr/bin: build
+# with TOOL_RPATH= (debian/rules does). Changing it relinks the tool.
+TOOL_RPATH ?= $$ORIGIN:$$ORIGIN/../lib
+$(BUILD)/tool.vars: FORCE
+	@mkdir -p $(BUILD)
+	@echo 'TOOL_RPATH=$(TOOL_RPATH)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+$(TOOL): $(TOOL_SRCS) tools/tool.h tools/bridge.h bpf/shmring_trace.h $(TOOL_DEPS) $(LIB_SO) $(BUILD)/config.h \
+		$(BUILD)/tool.vars
 	$(CC) $(BASE_CFLAGS) -Ibpf -o $@ $(TOOL_SRCS) $(LIB_SO) $(TOOL_LIBS) \
-		-Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib' $(SAN_LDFLAGS)
+		$(if $(TOOL_RPATH),-Wl$(comma)-rpath$(comma)'$(TOOL_RPATH)') $(LDFLAGS) $(SAN_LDFLAGS)
 
 $(BUILD)/bpf/vmlinux.h:
 	@mkdir -p $(dir $@)
@@ -166,6 +238,15 @@ $(BUILD)/tests/ring_workload: tests/ring_workload.c tests/msg.h $(LIB_SO)
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_SO) -Wl,-rpath,'$$ORIGIN/..' $(SAN_LDFLAGS)
 $(BUILD)/tests/test_tool $(BUILD)/tests/test_trace $(BUILD)/tests/test_bpftrace: \
 	$(TOOL) $(BUILD)/tests/ring_workload
+# test_libuv runs examples/libuv (and skips where libuv is not installed).
+ifeq ($(HAVE_LIBUV),y)
+$(BUILD)/tests/test_libuv: $(BUILD)/examples/libuv
+endif
+# test_tool sources the completion script from beside the tool it runs.
+$(BUILD)/tests/test_tool: $(BUILD)/completion/shmring
+$(BUILD)/completion/shmring: tools/shmring.bash
+	@mkdir -p $(dir $@)
+	cp $< $@
 
 # The bridge tests run the tool against real nats-server processes.
 $(BUILD)/tests/test_bridge: $(TOOL)
@@ -174,14 +255,35 @@ install: install-tool
 uninstall: uninstall-tool
 .PHONY: install-tool uninstall-tool
 
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+MANDIR ?= $(DATADIR)/man
+MAN_PAGES := $(wildcard man/man1/*.1 man/man3/*.3 man/man7/*.7)
+
+# The manual (man/): mandoc lint, and a page for every exported function.
+.PHONY: man-lint install-man uninstall-man
+man-lint: deps-man
+	scripts/check-man.sh
+
+install: install-man
+uninstall: uninstall-man
+install-man:
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -m 0644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 0644 man/man7/*.7 $(DESTDIR)$(MANDIR)/man7/
+
+uninstall-man:
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/%,$(MAN_PAGES))
+
 install-tool: $(TOOL)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/shmring
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/shmring $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(TOOL) $(DESTDIR)$(BINDIR)/
-	install -m 0644 bpf/occupancy.bt bpf/waits.bt $(DESTDIR)$(DATADIR)/shmring/
+	install -m 0755 bpf/occupancy.bt bpf/waits.bt $(DESTDIR)$(DATADIR)/shmring/
+	install -m 0644 tools/shmring.bash $(DESTDIR)$(BASHCOMPDIR)/shmring
 
 uninstall-tool:
 	rm -f $(DESTDIR)$(BINDIR)/shmring $(DESTDIR)$(DATADIR)/shmring/occupancy.bt \
-	      $(DESTDIR)$(DATADIR)/shmring/waits.bt
+	      $(DESTDIR)$(DATADIR)/shmring/waits.bt $(DESTDIR)$(BASHCOMPDIR)/shmring
 	rmdir $(DESTDIR)$(DATADIR)/shmring 2>/dev/null || true
 
 # ---------------------------------------------------------------- USDT cost
@@ -192,7 +294,7 @@ $(BUILD)/bench/usdt_cost: bench/usdt_cost.c $(LIB_A) $(BUILD)/config.h
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
 
 .PHONY: bench-usdt
-bench-usdt:
+bench-usdt: deps-build
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/usdt-y CONFIG_USDT=y \
 		$(BUILD)/usdt-y/bench/usdt_cost
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/usdt-n CONFIG_USDT=n CONFIG_BPF=n \
@@ -205,6 +307,13 @@ $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIB_A) $(BUILD)/config.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(TEST_CFLAGS) -Isrc -o $@ $< $(TEST_LIBS) $(SAN_LDFLAGS)
 
+# Always -Werror: the wrapper is a header users compile with their warnings.
+$(BUILD)/tests/test_cpp: tests/test_cpp.cpp include/shmring.hpp include/shmring.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -Wall -Wextra -Werror $(filter-out -Werror,$(OPTFLAGS)) -pthread \
+		-Iinclude -o $@ $< $(TEST_LIBS) $(SAN_LDFLAGS) \
+		$(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer)
+
 # Programs the tests exec (unrelated processes that share only a ring name).
 TEST_HELPERS := $(BUILD)/tests/ring_helper
 
@@ -212,9 +321,11 @@ $(BUILD)/tests/ring_helper: tests/ring_helper.c tests/msg.h $(LIB_A) $(BUILD)/co
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
 
-check: deps-quiet
+check: deps-check
 	@$(MAKE) --no-print-directory all $(TESTS) $(TEST_HELPERS)
 	@scripts/check-exports.sh $(LIB_SO)
+	@scripts/check-license.sh
+	@scripts/check-layout.sh
 	@scripts/run-tests.sh $(TEST_TIMEOUT) $(TESTS)
 
 # ---------------------------------------------------------------- examples
@@ -223,9 +334,12 @@ EXAMPLE_SRCS := $(wildcard examples/*.c)
 ifneq ($(CONFIG_IO_URING),y)
 EXAMPLE_SRCS := $(filter-out examples/uring_server.c,$(EXAMPLE_SRCS))
 endif
+ifneq ($(HAVE_LIBUV),y)
+EXAMPLE_SRCS := $(filter-out examples/libuv.c,$(EXAMPLE_SRCS))
+endif
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
-EXAMPLE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNFLAGS) -Iinclude -Itests
-EXAMPLE_LDFLAGS := -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring $(SAN_LDFLAGS)
+EXAMPLE_CFLAGS := -std=c11 -D_GNU_SOURCE $(CPPFLAGS) $(OPTFLAGS) $(WARNFLAGS) -Iinclude -Itests
+EXAMPLE_LDFLAGS := -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring $(LDFLAGS) $(SAN_LDFLAGS)
 
 examples: $(EXAMPLES)
 
@@ -235,9 +349,11 @@ $(BUILD)/examples/%: examples/%.c $(wildcard examples/*.h) include/shmring.h tes
 	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< $(EXAMPLE_LDFLAGS)
 
 $(BUILD)/examples/uring_server: EXAMPLE_LDFLAGS += -luring
+$(BUILD)/examples/libuv: EXAMPLE_CFLAGS += $(shell pkg-config --cflags libuv 2>/dev/null)
+$(BUILD)/examples/libuv: EXAMPLE_LDFLAGS += $(shell pkg-config --libs libuv 2>/dev/null)
 
 # The README's first command: real processes, throughput and latency.
-demo: deps-quiet
+demo: deps-demo
 	@$(MAKE) --no-print-directory all $(BUILD)/examples/demo
 	$(BUILD)/examples/demo $(DEMO_ARGS)
 
@@ -248,7 +364,7 @@ $(BUILD)/bench/wake: bench/wake.c bench/bench.h tests/msg.h include/shmring.h $(
 	@mkdir -p $(dir $@)
 	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring
 
-bench-wake: deps-quiet
+bench-wake: deps-build
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/wake
 	@mkdir -p $(BUILD)/bench
 	$(BUILD)/bench/wake -c $(BUILD)/bench/wake.csv $(WAKE_ARGS)
@@ -263,7 +379,7 @@ $(BUILD)/bench/bridge: bench/bridge.c tests/natsutil.h tests/msg.h include/shmri
 	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring -lnats \
 		-pthread
 
-bench-bridge: deps-quiet
+bench-bridge: deps-bench
 ifeq ($(CONFIG_NATS),y)
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/bridge
 	$(BUILD)/bench/bridge $(BRIDGE_ARGS)
@@ -274,24 +390,28 @@ endif
 # ---------------------------------------------------------------- model
 # The wakeup protocol (src/wait.c) as a spin model: no lost wakeup with a
 # publisher fence or with the waiter's membarrier, and a lost one without.
-model: deps-quiet
+model: deps-model
 	model/check.sh $(BUILD)/model
 
 # ---------------------------------------------------------------- misc
+# All the packages of every group (scripts/install-deps.sh).
 deps:
-	scripts/install-deps.sh
+	$(DEPS)
 
-# The README's commands install what is missing themselves.
-deps-quiet:
-	@scripts/install-deps.sh -q
+# The README's commands install what is missing themselves, and only what
+# they need: make deps-GROUP installs one group of scripts/install-deps.sh,
+# for the switches this make was given.
+DEPS = $(foreach s,$(CONFIG_SWITCHES),CONFIG_$(s)=$(CONFIG_$(s))) scripts/install-deps.sh
+deps-%:
+	@$(DEPS) -q $*
 
-defconfig:
+defconfig: deps-config
 	kconfig-conf --alldefconfig Kconfig
 
-menuconfig:
+menuconfig: deps-config
 	kconfig-mconf Kconfig
 
-format:
+format: deps-format
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 install: all
@@ -300,20 +420,32 @@ install: all
 	ln -sf libshmring.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libshmring.so
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
-	install -m 0644 include/shmring.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 0644 include/shmring.h include/shmring.hpp $(DESTDIR)$(INCLUDEDIR)/
 	install -m 0644 include/shmring/uring.h $(DESTDIR)$(INCLUDEDIR)/shmring/
-	install -m 0644 $(BUILD)/shmring.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 0644 $(PC_FILES) $(DESTDIR)$(PKGCONFIGDIR)/
+	install -d $(DESTDIR)$(CMAKEDIR)
+	install -m 0644 $(CMAKE_FILES) $(DESTDIR)$(CMAKEDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libshmring.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libshmring.so $(DESTDIR)$(LIBDIR)/libshmring.a \
-	      $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(PKGCONFIGDIR)/shmring.pc
+	      $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(INCLUDEDIR)/shmring.hpp \
+	      $(DESTDIR)$(PKGCONFIGDIR)/shmring.pc \
+	      $(DESTDIR)$(PKGCONFIGDIR)/shmring-uring.pc \
+	      $(DESTDIR)$(CMAKEDIR)/shmring-config.cmake \
+	      $(DESTDIR)$(CMAKEDIR)/shmring-config-version.cmake
+	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/shmring
 
 clean:
 	rm -rf build
 
 FORCE:
+
+# For scripts: the version as the build sees it.
+.PHONY: print-version
+print-version:
+	@echo $(VERSION)
 
 # ---------------------------------------------------------------- benchmarks
 # bench/README.md. make bench: the quick set (about two minutes); make
@@ -325,7 +457,7 @@ FORCE:
 # rte_ring_init is in librte_ring, whose shared object pulls in EAL's, but
 # nothing calls rte_eal_init. DPDK's headers need rte_config.h first and are
 # included as system headers so that -Wall -Wextra judges our code only.
-# Recursive '=' so pkg-config runs only after deps-quiet installed libdpdk-dev.
+# Recursive '=' so pkg-config runs only after deps-bench installed libdpdk-dev.
 BENCH_BIN := $(BUILD)/bench/shmring-bench
 # usdt_cost.c, wake.c and bridge.c are programs of their own (make bench-usdt,
 # bench-wake, bench-bridge).
@@ -349,12 +481,12 @@ $(BENCH_BIN): $(BENCH_OBJS) $(LIB_A)
 
 bench-build: $(BENCH_BIN)
 
-bench: deps-quiet
+bench: deps-bench
 	@$(MAKE) --no-print-directory bench-build
 	$(BENCH_BIN) run --quick --out $(BENCH_OUT) $(BENCH_ARGS)
 	gnuplot -e "dir='$(BENCH_OUT)'" bench/plot.gp
 
-bench-full: deps-quiet
+bench-full: deps-bench
 	@$(MAKE) --no-print-directory bench-build
 	$(BENCH_BIN) run --full --out $(BENCH_OUT) $(BENCH_ARGS)
 	gnuplot -e "dir='$(BENCH_OUT)'" bench/plot.gp

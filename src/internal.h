@@ -13,8 +13,7 @@
 #include <string.h>
 #include <sys/types.h>
 
-#define SHMRING_DEFAULT_SPIN_NS 20000L
-#define SHMRING_DEFAULT_MODE	0600u
+#define SHMRING_DEFAULT_MODE 0600u
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #define likely(x)     __builtin_expect(!!(x), 1)

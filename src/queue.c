@@ -226,9 +226,14 @@ static int op_wait(struct shmring *r, void *buf, uint64_t deadline, bool push)
 		return shmring__err(EINVAL);
 	rc = op(r, buf, 1);
 	if (rc == -EAGAIN) {
+		/* The wait makes syscalls (futex, membarrier, fcntl) that may set
+		 * errno on their way; a call that succeeds leaves it alone. */
+		int saved = errno;
+
 		probe_moved(r, 0, push);
 		rc = shmring__wait_op(r, push ? &r->hdr->not_full : &r->hdr->not_empty,
 				      op, buf, 1, deadline);
+		errno = saved;
 	}
 	if (rc == 0)
 		probe_moved(r, 1, push);
@@ -264,9 +269,13 @@ int shmring_wait(struct shmring *r, uint64_t timeout_ns)
 	if (r->kind == K_BORROWED || r->kind == K_FORKED)
 		return shmring__err((int)-kind_error(r));
 	rc = op_can(r, NULL, 0);
-	if (rc == -EAGAIN)
+	if (rc == -EAGAIN) {
+		int saved = errno; /* as in op_wait */
+
 		rc = shmring__wait_op(r, shmring__my_ec(r), op_can, NULL, 0,
 				      deadline_after(timeout_ns));
+		errno = saved;
+	}
 	return rc ? shmring__err((int)-rc) : 0;
 }
 

@@ -52,9 +52,19 @@ static int geom_compute(int policy, uint64_t elem_size, uint64_t capacity, struc
 	if (!policy_valid(policy) || !elem_size || !capacity ||
 	    elem_size > (1ull << 40) || capacity > CAPACITY_MAX)
 		return -EINVAL;
-	/* The element, 8-byte aligned, then its sequence word. */
+	/* The element from the slot's start, its sequence word in the slot's
+	 * last 8 bytes. Slots never straddle a line needlessly: up to a line,
+	 * a power of two (16, 32, 64: a line holds whole slots); beyond, whole
+	 * lines, so that an element starts on a line (vector copies) and its
+	 * word sits in its last line, written last and polled alone: a 64-byte
+	 * element takes two lines, the word's line what the consumer watches
+	 * and the element's line read once it is ready. */
 	elem8 = (elem_size + 7) & ~7ull;
 	slot = elem8 + sizeof(uint64_t);
+	if (slot <= 64)
+		slot = slot <= 16 ? 16 : slot <= 32 ? 32 : 64;
+	else
+		slot = (slot + 63) & ~63ull;
 	if (__builtin_mul_overflow(slot, capacity, &slots) || slots > (1ull << 56))
 		return -EINVAL;
 	*g = (struct geom){
@@ -62,7 +72,7 @@ static int geom_compute(int policy, uint64_t elem_size, uint64_t capacity, struc
 		.elem_size = elem_size,
 		.capacity = capacity,
 		.slot_size = slot,
-		.seq_offset = elem8,
+		.seq_offset = slot - sizeof(uint64_t),
 		.data_offset = SHMRING_HDR_SIZE,
 		/* a guard line after the slots keeps the next ring (or the
 		 * prefetcher's reach) off the last slot's line */
@@ -561,12 +571,12 @@ bool shmring_empty(const struct shmring *r)
 
 size_t shmring_capacity(const struct shmring *r)
 {
-	return r ? (size_t)r->cap : 0;
+	return r ? (size_t)r->cap : shmring__err0(EINVAL);
 }
 
 size_t shmring_elem_size(const struct shmring *r)
 {
-	return r ? r->elem_size : 0;
+	return r ? r->elem_size : shmring__err0(EINVAL);
 }
 
 /* ---- test hook ------------------------------------------------------------- */

@@ -385,6 +385,8 @@ bool shmring__can_progress(struct shmring *r);
  * 0, or a negative errno when no wait could be started. */
 int shmring__waitfd_rearm(struct shmring *r);
 void shmring__waitfd_close(struct shmring *r);
+/* The calling thread's id as waitfd.c caches it (0: not looked up). */
+extern __thread pid_t shmring__tls_tid;
 
 /* The eventcount a handle waits on: consumers wait for "not empty",
  * producers for "not full". */
