@@ -21,7 +21,7 @@ ifneq ($(words $(VERSION_MAJOR) $(VERSION_MINOR) $(VERSION_PATCH)),3)
 $(error cannot read SHMRING_VERSION_MAJOR/MINOR/PATCH from include/shmring.h)
 endif
 
-CONFIG_SWITCHES := IO_URING NUMA USDT BPF HUGEPAGES
+CONFIG_SWITCHES := IO_URING NUMA USDT BPF HUGEPAGES NATS
 # .config (from menuconfig/defconfig) writes "# CONFIG_X is not set" for a
 # switch that is off: when it exists, what it does not set is off.
 ifneq ($(wildcard .config),)
@@ -184,8 +184,15 @@ all: $(CMAKE_FILES)
 # vmlinux.h dumped from the running kernel's BTF.
 DATADIR ?= $(PREFIX)/share
 TOOL := $(BUILD)/shmring
-TOOL_SRCS := tools/shmring.c tools/trace.c tools/watch.c tools/export.c
+TOOL_SRCS := tools/shmring.c tools/trace.c tools/watch.c tools/export.c tools/bridge.c
 TOOL_LIBS :=
+# `shmring bridge`: rings over NATS JetStream (tools/bridge_nats.c, libnats).
+# Without CONFIG_NATS the tool says the bridge is not compiled in; --stats and
+# the OpenMetrics printer read the counter files either way.
+ifeq ($(CONFIG_NATS),y)
+TOOL_SRCS += tools/bridge_nats.c
+TOOL_LIBS += -lnats
+endif
 BPF_SKEL := $(BUILD)/bpf/shmring.skel.h
 BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Wno-unused-parameter \
@@ -208,7 +215,7 @@ $(BUILD)/tool.vars: FORCE
 	@echo 'TOOL_RPATH=$(TOOL_RPATH)' > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
-$(TOOL): $(TOOL_SRCS) tools/tool.h bpf/shmring_trace.h $(TOOL_DEPS) $(LIB_SO) $(BUILD)/config.h \
+$(TOOL): $(TOOL_SRCS) tools/tool.h tools/bridge.h bpf/shmring_trace.h $(TOOL_DEPS) $(LIB_SO) $(BUILD)/config.h \
 		$(BUILD)/tool.vars
 	$(CC) $(BASE_CFLAGS) -Ibpf -o $@ $(TOOL_SRCS) $(LIB_SO) $(TOOL_LIBS) \
 		$(if $(TOOL_RPATH),-Wl$(comma)-rpath$(comma)'$(TOOL_RPATH)') $(LDFLAGS) $(SAN_LDFLAGS)
@@ -241,6 +248,9 @@ $(BUILD)/tests/test_tool: $(BUILD)/completion/shmring
 $(BUILD)/completion/shmring: tools/shmring.bash
 	@mkdir -p $(dir $@)
 	cp $< $@
+
+# The bridge tests run the tool against real nats-server processes.
+$(BUILD)/tests/test_bridge: $(TOOL)
 
 install: install-tool
 uninstall: uninstall-tool
@@ -417,6 +427,24 @@ bench-wake: deps-build
 	@mkdir -p $(BUILD)/bench
 	$(BUILD)/bench/wake -c $(BUILD)/bench/wake.csv $(WAKE_ARGS)
 
+# ---------------------------------------------------------------- bridge
+# ring -> NATS -> ring through `shmring bridge` beside a plain JetStream
+# publisher and pull consumer, on a nats-server started for the run: msgs/s
+# and end-to-end p50/p99. BRIDGE_ARGS=--short is the CI form.
+.PHONY: bench-bridge
+$(BUILD)/bench/bridge: bench/bridge.c tests/natsutil.h tests/msg.h include/shmring.h $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring -lnats \
+		-pthread
+
+bench-bridge: deps-bench
+ifeq ($(CONFIG_NATS),y)
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/bridge
+	$(BUILD)/bench/bridge $(BRIDGE_ARGS)
+else
+	@echo "bench-bridge: the bridge is not compiled in (CONFIG_NATS=n)"; exit 1
+endif
+
 # ---------------------------------------------------------------- model
 # The wakeup protocol (src/wait.c) as a spin model: no lost wakeup with a
 # publisher fence or with the waiter's membarrier, and a lost one without.
@@ -489,8 +517,9 @@ print-version:
 # included as system headers so that -Wall -Wextra judges our code only.
 # Recursive '=' so pkg-config runs only after deps-bench installed libdpdk-dev.
 BENCH_BIN := $(BUILD)/bench/shmring-bench
-# usdt_cost.c and wake.c are programs of their own (make bench-usdt, bench-wake).
-BENCH_SRCS := $(filter-out bench/usdt_cost.c bench/wake.c,$(wildcard bench/*.c))
+# usdt_cost.c, wake.c and bridge.c are programs of their own (make bench-usdt,
+# bench-wake, bench-bridge).
+BENCH_SRCS := $(filter-out bench/usdt_cost.c bench/wake.c bench/bridge.c,$(wildcard bench/*.c))
 BENCH_OBJS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/obj/%.o)
 BENCH_CFLAGS = $(BASE_CFLAGS) -Itests \
 	$(patsubst -I%,-isystem %,$(shell pkg-config --cflags-only-I libdpdk)) \

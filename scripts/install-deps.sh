@@ -66,6 +66,7 @@ group_pkgs() {
 			echo libbpf-dev:h=bpf/libbpf.h bpftool:b=bpftool clang:b=clang \
 				libelf-dev:h=libelf.h zlib1g-dev:h=zlib.h
 		fi
+		if on CONFIG_NATS; then echo libnats-dev:h=nats/nats.h; fi
 		;;
 	demo) group_pkgs build ;;
 	check)
@@ -73,10 +74,12 @@ group_pkgs() {
 		echo libcriterion-dev:h=criterion/criterion.h g++:b=g++ libuv1-dev:h=uv.h \
 			python3-prometheus-client:m=prometheus_client
 		if on CONFIG_USDT; then echo bpftrace:b=bpftrace; fi
+		if on CONFIG_NATS; then echo nats-server:b=nats-server; fi
 		;;
 	bench)
 		group_pkgs build
 		echo libdpdk-dev:p=libdpdk libck-dev:h=ck_ring.h gnuplot-nox:b=gnuplot
+		if on CONFIG_NATS; then echo nats-server:b=nats-server; fi
 		;;
 	model) echo gcc:b=cc spin:b=spin ;;
 	metrics)

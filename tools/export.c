@@ -7,6 +7,7 @@
  * them, tests/test_tool.c holds them, and they change only by addition.
  */
 #include "tool.h"
+#include "bridge.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -266,6 +267,10 @@ void tool_print_metrics(FILE *f, const struct tool_ring *rings, size_t n,
 			}
 		}
 	}
-	if (om)
+	if (om) {
+		/* The bridges' counters (tools/bridge.c): of this ring when one
+		 * was asked for, else of every bridge on this machine. */
+		bridge_print_openmetrics(f, n == 1 ? rings[0].name : NULL);
 		fputs("# EOF\n", f);
+	}
 }

@@ -7,6 +7,8 @@
  *   shmring watch [-i MS] [-n COUNT] [-w COLS] NAME       (tools/watch.c)
  *   shmring trace [-p PID] [-l PATH] [-i S] [-d S] [-v] [NAME] (tools/trace.c)
  *   shmring unlink [-f] NAME...
+ *   shmring bridge out|in ... / --stats       rings over NATS JetStream
+ *                                             (tools/bridge.c, bridge_nats.c)
  *   shmring help [COMMAND], shmring COMMAND --help, shmring --version
  *
  * Everything but trace reads ring headers through shmring_stat(), which
@@ -66,6 +68,11 @@ static const struct command_help {
 	{ "unlink", "unlink [-f] NAME...", "remove rings",
 	  "  -f, --force         also remove files that are not rings; a missing\n"
 	  "                      NAME is not an error\n" },
+	{ "bridge",
+	  "bridge out RING URL SUBJECT [OPTIONS] | in URL SUBJECT RING --durable NAME "
+	  "[OPTIONS] | --stats [--openmetrics] [RING]",
+	  "carry rings over NATS JetStream, and their counters",
+	  "  see `shmring bridge --help` for the options\n" },
 	{ "help", "help [COMMAND]", "show the help of shmring or of COMMAND", "" },
 };
 
@@ -560,8 +567,10 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-		{ "ls", cmd_ls },	{ "stat", cmd_stat },	  { "watch", cmd_watch },
-		{ "trace", cmd_trace }, { "unlink", cmd_unlink }, { "help", cmd_help },
+		{ "ls", cmd_ls },	  { "stat", cmd_stat },
+		{ "watch", cmd_watch },	  { "trace", cmd_trace },
+		{ "unlink", cmd_unlink }, { "help", cmd_help },
+		{ "bridge", cmd_bridge },
 	};
 
 	if (argc < 2)

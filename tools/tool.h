@@ -52,4 +52,8 @@ int cmd_watch(int argc, char **argv);
 /* tools/trace.c; without CONFIG_BPF it only explains what is missing. */
 int cmd_trace(int argc, char **argv);
 
+/* tools/bridge.c: rings over NATS JetStream; without CONFIG_NATS it only
+ * reads counters and says the bridge is not compiled in. */
+int cmd_bridge(int argc, char **argv);
+
 #endif /* SHMRING_TOOL_H */
