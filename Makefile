@@ -446,8 +446,9 @@ else
 endif
 
 # ---------------------------------------------------------------- model
-# The wakeup protocol (src/wait.c) as a spin model: no lost wakeup with a
-# publisher fence or with the waiter's membarrier, and a lost one without.
+# The wakeup protocol (src/wait.c, src/waitfd.c) as spin models: no lost
+# wakeup in any barrier configuration, blocking or through a pollable fd;
+# controls without a barrier or a slice must fail (model/check.sh).
 model: deps-model
 	model/check.sh $(BUILD)/model
 

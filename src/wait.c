@@ -49,10 +49,14 @@
  * sets it again. A waiter whose re-check (W3) succeeds leaves bit 0 set, which
  * costs the next publisher one futex_wake that wakes nobody.
  *
- * model/eventcount.pml checks this with spin on a TSO machine (the
- * publisher's store may pass its later load): no lost wakeup with the fence,
- * none with the waiter's membarrier, and spin finds one without either
- * (make model).
+ * The spin models check this (make model, model/check.sh):
+ * model/eventcount.pml with two producers and two consumers of an MPMC ring
+ * waiting on both directions, a store buffer on every CPU, the CAS retry
+ * loop, membarrier as a drain of every registered CPU, the flag and the
+ * slices; model/waitfd.pml with the pollable fd (the waiter thread's
+ * busy/cmd handshake, the io_uring wait and its linked timeout). No lost
+ * wakeup in any real configuration; controls that take a barrier, the
+ * flag's ordering or a slice away find one.
  *
  * Futexes are shared (no FUTEX_PRIVATE_FLAG): the word lives in memory mapped
  * by several processes. Deadlines are absolute CLOCK_MONOTONIC, so a wait
