@@ -74,6 +74,11 @@ struct shmring__waitfd {
 
 /* ---- io_uring -------------------------------------------------------------- */
 
+/* Test hook (not exported from the shared library): while > 0, io_uring
+ * submits fail with -EAGAIN as the kernel's may, each try taking one off.
+ * Defined in every build so that tests link without io_uring too. */
+int shmring__debug_uring_refusals;
+
 #if CONFIG_IO_URING
 /* The calling thread's id, cached: a SINGLE_ISSUER ring belongs to the
  * thread that made it. Cleared in a forked child (roles.c). */
@@ -202,10 +207,6 @@ static void uring_reap(struct shmring__waitfd *w)
 		io_uring_get_events(&w->uring); /* run the deferred task work */
 	} while (uring_reap_cqes(w));
 }
-
-/* Test hook (not exported from the shared library): while > 0, submits
- * fail with -EAGAIN as the kernel's may, each try taking one off. */
-int shmring__debug_uring_refusals;
 
 static int uring_submit(struct shmring__waitfd *w)
 {
