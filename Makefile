@@ -3,6 +3,9 @@
 #   make                      library, tool, examples into build/
 #   make check                Criterion tests
 #   make check SANITIZE=address,undefined   (or SANITIZE=thread) into build/san-*/
+#   make crash                random SIGKILLs and deaths mid-copy, every message
+#                             checked (CRASH_ARGS=--short: about a minute)
+#   make repro                reproducers of library bugs found (exit 1 while there)
 #   make demo                 real processes, throughput and latency
 #   make bench / bench-full   benchmarks against peers (bench/README.md)
 #   make install PREFIX=/usr/local DESTDIR=
@@ -201,6 +204,34 @@ TEST_HELPERS := $(BUILD)/tests/ring_helper
 $(BUILD)/tests/ring_helper: tests/ring_helper.c tests/msg.h $(LIB_A) $(BUILD)/config.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
+
+# The crash campaign (issue 9): a program of its own, not Criterion, run by
+# make crash (the full form; CRASH_ARGS=--short is CI's).
+CRASH_ARGS ?=
+TEST_HELPERS += $(BUILD)/tests/crash
+
+$(BUILD)/tests/crash: $(BUILD)/tests/%: tests/%.c tests/harness.h \
+		tests/msg.h $(LIB_A) $(BUILD)/config.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -Isrc -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
+
+.PHONY: crash
+crash: deps-quiet
+	@$(MAKE) --no-print-directory $(BUILD)/tests/crash
+	$(BUILD)/tests/crash $(CRASH_ARGS)
+
+# Reproducers of library bugs the campaign found (tests/repro_*.c): each
+# program exits 1 while its bug is there. Not part of make check (they fail
+# until the library is fixed); make repro runs them all.
+REPROS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/repro_*.c))
+
+$(REPROS): $(BUILD)/tests/%: tests/%.c tests/harness.h tests/msg.h $(LIB_A) $(BUILD)/config.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -Isrc -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
+
+.PHONY: repro
+repro: $(REPROS)
+	@rc=0; for r in $(REPROS); do echo "== $$r"; $$r || rc=1; done; exit $$rc
 
 check: deps-quiet
 	@$(MAKE) --no-print-directory all $(TESTS) $(TEST_HELPERS)
