@@ -5,6 +5,8 @@
 #   make check SANITIZE=address,undefined   (or SANITIZE=thread) into build/san-*/
 #   make crash                random SIGKILLs and deaths mid-copy, every message
 #                             checked (CRASH_ARGS=--short: about a minute)
+#   make soak                 10^8 messages per policy with signals and restarts
+#                             (SOAK_ARGS=--short: 10^6)
 #   make repro                reproducers of library bugs found (exit 1 while there)
 #   make demo                 real processes, throughput and latency
 #   make bench / bench-full   benchmarks against peers (bench/README.md)
@@ -205,20 +207,26 @@ $(BUILD)/tests/ring_helper: tests/ring_helper.c tests/msg.h $(LIB_A) $(BUILD)/co
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
 
-# The crash campaign (issue 9): a program of its own, not Criterion, run by
-# make crash (the full form; CRASH_ARGS=--short is CI's).
+# The crash campaign and the soak (issue 9): programs of their own, not
+# Criterion, run by make crash / make soak (full forms; CRASH_ARGS=--short and
+# SOAK_ARGS=--short are CI's).
 CRASH_ARGS ?=
-TEST_HELPERS += $(BUILD)/tests/crash
+SOAK_ARGS ?=
+TEST_HELPERS += $(BUILD)/tests/crash $(BUILD)/tests/soak
 
-$(BUILD)/tests/crash: $(BUILD)/tests/%: tests/%.c tests/harness.h \
+$(BUILD)/tests/crash $(BUILD)/tests/soak: $(BUILD)/tests/%: tests/%.c tests/harness.h \
 		tests/msg.h $(LIB_A) $(BUILD)/config.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -Isrc -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
 
-.PHONY: crash
+.PHONY: crash soak
 crash: deps-quiet
 	@$(MAKE) --no-print-directory $(BUILD)/tests/crash
 	$(BUILD)/tests/crash $(CRASH_ARGS)
+
+soak: deps-quiet
+	@$(MAKE) --no-print-directory $(BUILD)/tests/soak
+	$(BUILD)/tests/soak $(SOAK_ARGS)
 
 # Reproducers of library bugs the campaign found (tests/repro_*.c): each
 # program exits 1 while its bug is there. Not part of make check (they fail
