@@ -59,7 +59,7 @@ static const char *const mode_name[M_NMODES] = { "try", "burst", "block", "timed
 #define CKPTS_PER_CHUNK (CHUNK / CKPT)
 #define ARENA_CHUNKS	16384u /* 64 M messages per configuration */
 #define MAX_BATCH	16u
-#define MAX_EXC		65536u
+#define MAX_EXC		(1u << 20)
 #define SLACK_NS	1000000000ull /* scheduling slack on a call's time bound */
 #define MAX_KIDS	8
 #define MAX_LAT		8192
@@ -102,7 +102,7 @@ struct ckpt {
 	_Atomic uint64_t progress, ns;
 };
 
-enum { X_DUP = 1, X_ORDER, X_GIVEBACK };
+enum { X_DUP = 1, X_ORDER };
 
 struct exc {
 	_Atomic uint32_t ready;
@@ -135,11 +135,13 @@ struct shared {
 
 /* Set by the supervisor for each configuration, inherited by the workers. */
 static struct shared *S;
-static _Atomic uint32_t *W; /* per message: count (8 bits), first receiver (24) */
+static _Atomic uint32_t
+	*W; /* per message: count (7 bits), given back (1), first receiver (24) */
 static struct ckpt *CK;
 static struct cfg C;
 
-#define W_COUNT(w) ((w)&0xffu)
+#define W_COUNT(w) ((w)&0x7fu)
+#define W_GB	   0x80u /* given back by a partial release (MPMC) */
 #define W_RCV(w)   ((w) >> 8)
 
 static inline uint64_t msg_id(uint32_t p, uint64_t s)
@@ -572,7 +574,8 @@ static void consume(struct cctx *c, const unsigned char *m)
 	}
 	w = atomic_load(wp);
 	do
-		nw = W_COUNT(w) ? (W_COUNT(w) == 0xff ? w : w + 1) : (c->id << 8 | 1);
+		nw = W_COUNT(w) ? (W_COUNT(w) == 0x7f ? w : w + 1) :
+				  (c->id << 8 | (w & W_GB) | 1);
 	while (!atomic_compare_exchange_weak(wp, &w, nw));
 	if (W_COUNT(w)) {
 		exc_add(X_DUP, c->id, msg_id(p, s));
@@ -591,6 +594,22 @@ static void consume(struct cctx *c, const unsigned char *m)
 	atomic_fetch_add(&c->rec->received, 1);
 	atomic_fetch_add(&S->received, 1);
 	atomic_fetch_add(&S->events, 1);
+}
+
+/* MPMC: ID goes back to the ring unreleased (a partial release): it may
+ * come to another consumer after later ones. */
+static void given_back(struct cctx *c, uint64_t id)
+{
+	uint32_t p = id_prod(id);
+	uint64_t s = id_seq(id);
+	_Atomic uint32_t *wp;
+
+	if (p == 0 || p >= atomic_load(&S->np) || s >= atomic_load(&S->prod[p].hi))
+		return; /* consume() reports it when it comes */
+	wp = word_at(p, s);
+	if (wp)
+		atomic_fetch_or(wp, W_GB);
+	(void)c;
 }
 
 /* One copy call (with retries until something arrives): the count. */
@@ -705,7 +724,7 @@ static void zc_pop(struct cctx *c)
 	if (C.policy == SHMRING_MPMC)
 		for (size_t i = k; i < (size_t)m; i++)
 			if (ids[i] != UINT64_MAX && id_prod(ids[i]) < H_ID_MAX)
-				exc_add(X_GIVEBACK, c->id, ids[i]);
+				given_back(c, ids[i]);
 	if (shmring_release(c->r, k))
 		die("release %zu of %zd: %s", k, m, strerror(errno));
 	note_pos(c);
@@ -1394,11 +1413,6 @@ static size_t held_find(const struct held *h, size_t n, uint64_t id)
 	return lo;
 }
 
-static bool u64_has(const uint64_t *a, size_t n, uint64_t v)
-{
-	return bsearch(&v, a, n, sizeof(*a), u64_cmp) != NULL;
-}
-
 /* A consumer killed in a state that lets it lose or return elements. */
 struct payer {
 	uint32_t cons;
@@ -1447,8 +1461,7 @@ static void account(struct run *R)
 	struct held *held = NULL;
 	struct payer *pay = NULL;
 	struct lost *lost = NULL;
-	uint64_t *gb = NULL;
-	size_t nheld = 0, npay = 0, nlost = 0, ngb = 0, capl = 0;
+	size_t nheld = 0, npay = 0, nlost = 0, capl = 0;
 	uint32_t nexc = atomic_load(&S->nexc);
 
 	if (nexc > MAX_EXC)
@@ -1567,18 +1580,6 @@ positions:
 		free(per);
 	}
 
-	/* Reorders and give-backs. */
-	for (uint32_t i = 0; i < nexc; i++)
-		if (atomic_load(&S->exc[i].ready) && S->exc[i].kind == X_GIVEBACK)
-			ngb++;
-	gb = calloc(ngb + 1, sizeof(*gb));
-	ngb = 0;
-	for (uint32_t i = 0; i < nexc; i++)
-		if (atomic_load(&S->exc[i].ready) && S->exc[i].kind == X_GIVEBACK)
-			gb[ngb++] = S->exc[i].id;
-	qsort(gb, ngb, sizeof(*gb), u64_cmp);
-	R->givebacks = ngb;
-
 	/* Losses first (they pay with the kill's budget before reorders). */
 	for (size_t i = 0; i < nlost; i++) {
 		struct lost *l = &lost[i];
@@ -1675,7 +1676,10 @@ positions:
 		if (!ok && C.policy == SHMRING_MPMC) {
 			struct payer *best = NULL;
 
-			ok = u64_has(gb, ngb, e->id);
+			_Atomic uint32_t *wp = word_at(id_prod(e->id), id_seq(e->id));
+
+			ok = wp && (atomic_load(wp) & W_GB);
+			R->givebacks += ok;
 			for (size_t k = 0; !ok && k < npay; k++) {
 				struct payer *q = &pay[k];
 
@@ -1699,7 +1703,6 @@ positions:
 	free(held);
 	free(pay);
 	free(lost);
-	free(gb);
 }
 
 /* ---- configurations ------------------------------------------------------------------ */
@@ -1789,7 +1792,7 @@ static bool run_config(struct cfg *cfg, const struct opts *o, struct totals *T)
 	if (o->verbose)
 		printf("     exits %" PRIu64 ", guard asked %" PRIu64
 		       ", in-flight delivered %" PRIu64 ", reorders %" PRIu64
-		       ", give-backs %" PRIu64 ", late %" PRIu64
+		       " (after give-backs %" PRIu64 "), late %" PRIu64
 		       ", producers %u, consumers %u\n",
 		       R->exits, R->guard_asked, R->inflight_delivered, R->reorders,
 		       R->givebacks, R->late, atomic_load(&S->np) - 1,
