@@ -1718,8 +1718,10 @@ static double median_ms(uint64_t *a, size_t n)
 struct totals {
 	uint64_t configs, failed, kills, restarts, midcopy, repairs, checked, dups,
 		dup_kills, dup_max, lost, abandoned, violations;
-	uint64_t lat_max;
+	uint64_t lat_max, lost_max;
 	uint64_t seconds_ns;
+	uint64_t lat[1 << 16]; /* every timed repair */
+	size_t nlat;
 };
 
 static const size_t caps64[] = { 1, 3, 7, 16, 64 };
@@ -1823,6 +1825,11 @@ static bool run_config(struct cfg *cfg, const struct opts *o, struct totals *T)
 	T->violations += R->violations;
 	if (R->nlat && R->lat[R->nlat - 1] > T->lat_max)
 		T->lat_max = R->lat[R->nlat - 1];
+	for (size_t i = 0; i < R->nlat && T->nlat < sizeof(T->lat) / sizeof(T->lat[0]);
+	     i++)
+		T->lat[T->nlat++] = R->lat[i];
+	if (R->lost_max > T->lost_max)
+		T->lost_max = R->lost_max;
 	T->seconds_ns += h_now() - t0;
 	ok = R->violations == 0;
 	munmap(S, sizeof(*S));
@@ -1886,7 +1893,7 @@ int main(int argc, char **argv)
 			  .sizes = 3,
 			  .rounds = 1,
 			  .stall = 10 };
-	struct totals T = { 0 };
+	static struct totals T;
 	uint64_t seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
 	int index = 0;
 
@@ -1968,16 +1975,29 @@ int main(int argc, char **argv)
 					run_config(&cfg, &o, &T);
 				}
 	current_name[0] = 0;
+	{
+		size_t fast = 0;
+
+		qsort(T.lat, T.nlat, sizeof(T.lat[0]), u64_cmp);
+		for (size_t i = 0; i < T.nlat; i++)
+			fast += T.lat[i] <= 20000000;
+		printf("crash repairs after a death mid-copy holding a claim: %zu timed, "
+		       "%zu within 20 ms, median %.1f ms, 99th percentile %.1f ms, "
+		       "slowest %.1f ms\n",
+		       T.nlat, fast, T.nlat ? (double)T.lat[T.nlat / 2] / 1e6 : 0.0,
+		       T.nlat ? (double)T.lat[T.nlat * 99 / 100] / 1e6 : 0.0,
+		       (double)T.lat_max / 1e6);
+	}
 	printf("crash TOTAL: %" PRIu64 " configurations (%" PRIu64
 	       " failed) in %.0f s: kills %" PRIu64 ", restarts %" PRIu64
 	       ", mid-copy deaths %" PRIu64 ", repairs %" PRIu64
 	       ", messages checked %" PRIu64 ", duplicates %" PRIu64 " (from %" PRIu64
 	       " kills holding a peek, at most %" PRIu64 " per kill), lost in the pop "
-	       "window %" PRIu64 ", abandoned by killed producers %" PRIu64
-	       ", slowest repair %.1f ms, violations %" PRIu64 "\n",
+	       "window %" PRIu64 " (at most %" PRIu64 " per kill), abandoned by killed "
+	       "producers %" PRIu64 ", slowest repair %.1f ms, violations %" PRIu64 "\n",
 	       T.configs, T.failed, (double)T.seconds_ns / 1e9, T.kills, T.restarts,
 	       T.midcopy, T.repairs, T.checked, T.dups, T.dup_kills, T.dup_max, T.lost,
-	       T.abandoned, (double)T.lat_max / 1e6, T.violations);
+	       T.lost_max, T.abandoned, (double)T.lat_max / 1e6, T.violations);
 	printf("%" PRIu64 " passed, %" PRIu64 " failed\n", T.configs - T.failed,
 	       T.failed);
 	return T.failed ? 1 : 0;
