@@ -108,6 +108,7 @@ struct exc {
 	_Atomic uint32_t ready;
 	uint32_t kind, cons;
 	uint64_t id, ns;
+	int64_t prev; /* X_ORDER: the later seq the consumer had seen */
 };
 
 struct cfg {
@@ -185,7 +186,7 @@ static __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt,
 	_exit(3);
 }
 
-static void exc_add(uint32_t kind, uint32_t cons, uint64_t id)
+static void exc_add(uint32_t kind, uint32_t cons, uint64_t id, int64_t prev)
 {
 	uint32_t i = atomic_fetch_add(&S->nexc, 1);
 
@@ -199,6 +200,7 @@ static void exc_add(uint32_t kind, uint32_t cons, uint64_t id)
 	S->exc[i].cons = cons;
 	S->exc[i].id = id;
 	S->exc[i].ns = h_now();
+	S->exc[i].prev = prev;
 	atomic_store(&S->exc[i].ready, 1);
 }
 
@@ -578,16 +580,16 @@ static void consume(struct cctx *c, const unsigned char *m)
 				  (c->id << 8 | (w & W_GB) | 1);
 	while (!atomic_compare_exchange_weak(wp, &w, nw));
 	if (W_COUNT(w)) {
-		exc_add(X_DUP, c->id, msg_id(p, s));
+		exc_add(X_DUP, c->id, msg_id(p, s), 0);
 		atomic_fetch_add(&S->dups_seen, 1);
 	}
 	if (C.policy == SHMRING_MPMC) {
 		if ((int64_t)s <= c->last[p])
-			exc_add(X_ORDER, c->id, msg_id(p, s));
+			exc_add(X_ORDER, c->id, msg_id(p, s), c->last[p]);
 		else
 			c->last[p] = (int64_t)s;
 	} else if ((int64_t)s <= atomic_load(&S->last[p])) {
-		exc_add(X_ORDER, c->id, msg_id(p, s));
+		exc_add(X_ORDER, c->id, msg_id(p, s), atomic_load(&S->last[p]));
 	} else {
 		atomic_store(&S->last[p], (int64_t)s);
 	}
@@ -711,6 +713,13 @@ static void zc_pop(struct cctx *c)
 		k = (size_t)pill_at + 1; /* one pill each */
 	else if (h_one_in(&c->g, 8))
 		k = (size_t)h_below(&c->g, (uint64_t)m + 1);
+	/* MPMC: what we will give back is marked first (while we are still
+	 * in the peek state: if we die before, the kill pays for it coming
+	 * back out of order). */
+	if (C.policy == SHMRING_MPMC)
+		for (size_t i = k; i < (size_t)m; i++)
+			if (ids[i] != UINT64_MAX && id_prod(ids[i]) < H_ID_MAX)
+				given_back(c, ids[i]);
 	/* What we hold goes on record before we count it as received: if we
 	 * die before the release, these may come again. */
 	for (size_t i = 0; i < k; i++)
@@ -721,10 +730,6 @@ static void zc_pop(struct cctx *c)
 	atomic_store(&c->rec->state, C_HELD);
 	for (size_t i = 0; i < k; i++)
 		consume(c, first + i * stride);
-	if (C.policy == SHMRING_MPMC)
-		for (size_t i = k; i < (size_t)m; i++)
-			if (ids[i] != UINT64_MAX && id_prod(ids[i]) < H_ID_MAX)
-				given_back(c, ids[i]);
 	if (shmring_release(c->r, k))
 		die("release %zu of %zd: %s", k, m, strerror(errno));
 	note_pos(c);
@@ -734,7 +739,9 @@ static void zc_pop(struct cctx *c)
 /* A planned death mid-copy, into a buffer whose end is PROT_NONE. */
 static void guard_pop(struct cctx *c)
 {
-	size_t n = C.mode == M_BURST ? 1 + (size_t)h_below(&c->g, MAX_BATCH) : 1;
+	size_t n = C.mode == M_BURST || C.mode == M_ZC ?
+			   1 + (size_t)h_below(&c->g, MAX_BATCH) :
+			   1; /* what it may hold when it dies */
 	size_t j = C.mode == M_BURST ? (size_t)h_below(&c->g, n) : 0;
 	unsigned char *a = h_guard_array(&c->guard, C.elem, j);
 
@@ -771,8 +778,7 @@ static void guard_pop(struct cctx *c)
 			shmring_timed_pop(c->r, a, 100000000);
 			break;
 		default:
-			k = shmring_peek(c->r, 1 + h_below(&c->g, MAX_BATCH), &first,
-					 &stride);
+			k = shmring_peek(c->r, n, &first, &stride);
 			if (k < 0)
 				die("peek: %s", strerror(errno));
 			if (k == 0) {
@@ -1455,6 +1461,13 @@ static uint64_t push_start_bound(uint32_t p, uint64_t s)
 	return S->prod[p].start_ns;
 }
 
+static uint32_t order_word(uint64_t id)
+{
+	_Atomic uint32_t *wp = word_at(id_prod(id), id_seq(id));
+
+	return wp ? atomic_load(wp) : 0;
+}
+
 static void account(struct run *R)
 {
 	uint32_t np = atomic_load(&S->np), nc = atomic_load(&S->nc);
@@ -1694,11 +1707,14 @@ positions:
 			}
 		}
 		if (!ok)
-			violation(
-				R,
-				"order: consumer %u got producer %u seq %" PRIu64
-				" after a later one, and no kill or give-back explains it",
-				e->cons, id_prod(e->id), id_seq(e->id));
+			violation(R,
+				  "order: consumer %u got producer %u seq %" PRIu64
+				  " after seq %" PRId64
+				  " at %+.3f ms, and no kill or give-back "
+				  "explains it (first receiver %u, %u deliveries)",
+				  e->cons, id_prod(e->id), id_seq(e->id), e->prev,
+				  ((double)e->ns - (double)R->t0) / 1e6,
+				  W_RCV(order_word(e->id)), W_COUNT(order_word(e->id)));
 	}
 	free(held);
 	free(pay);
