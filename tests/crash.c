@@ -831,6 +831,7 @@ struct kid {
 	pid_t pid;
 	bool prod;
 	uint32_t id;
+	uint64_t resume_at; /* SIGSTOPped until then (0: running) */
 };
 
 struct delayed {
@@ -846,7 +847,7 @@ struct run {
 	bool restart; /* restart the dead (off while draining) */
 	bool full;    /* out of incarnations or arena */
 	/* figures */
-	uint64_t kills, restarts, midcopy, exits, guard_asked, repairs;
+	uint64_t kills, restarts, midcopy, exits, guard_asked, repairs, stops;
 	uint64_t checked, dups, dup_kills, dup_max, lost, lost_kills, lost_max, abandoned;
 	uint64_t inflight_delivered, reorders, givebacks, late;
 	uint64_t lat[MAX_LAT];
@@ -890,6 +891,7 @@ static bool spawn(struct run *R, bool prod)
 	k = &R->kids[R->nkids++];
 	k->prod = prod;
 	k->id = id;
+	k->resume_at = 0;
 	k->pid = h_spawn(prod ? producer_main : consumer_main, (void *)(uintptr_t)id);
 	return true;
 }
@@ -1010,6 +1012,18 @@ static void start_delayed(struct run *R)
 			R->restarts++;
 		R->later[i--] = R->later[--R->nlater];
 	}
+}
+
+/* SIGCONT to the stopped whose time came (ALL: every one). */
+static void resume_stopped(struct run *R, bool all)
+{
+	uint64_t now = h_now();
+
+	for (int i = 0; i < R->nkids; i++)
+		if (R->kids[i].resume_at && (all || R->kids[i].resume_at <= now)) {
+			kill(R->kids[i].pid, SIGCONT);
+			R->kids[i].resume_at = 0;
+		}
 }
 
 /* Random delays between kills, many of them very short. */
@@ -1155,6 +1169,7 @@ static bool run_phase(struct run *R, const struct opts *o)
 
 		reap_exited(R);
 		start_delayed(R);
+		resume_stopped(R, false);
 		if (!watchdog(R, &w, stall, "workers run"))
 			return false;
 		now = h_now();
@@ -1223,6 +1238,19 @@ static bool run_phase(struct run *R, const struct opts *o)
 							       &S->cons[k->id].guard_req,
 						     1);
 				}
+			} else if (R->nkids && h_one_in(&G, 7)) {
+				/* Alive but not running (pre-empted, stopped, swapped
+				 * out): its claims must be waited for, never repaired. */
+				struct kid *k = &R->kids[h_below(&G, (uint64_t)R->nkids)];
+				uint64_t r = h_below(&G, 10);
+
+				if (!k->resume_at && kill(k->pid, SIGSTOP) == 0) {
+					k->resume_at = now + 1 +
+						       h_below(&G, r < 3 ? 1000000 :
+								   r < 8 ? 50000000 :
+									   300000000);
+					R->stops++;
+				}
 			} else if (R->nkids) {
 				int n = h_one_in(&G, 6) ? 1 + (int)h_below(&G, 3) : 1;
 
@@ -1260,6 +1288,7 @@ static struct shmring *drain(struct run *R, const struct opts *o)
 
 	R->restart = false;
 	R->nlater = 0;
+	resume_stopped(R, true);
 	/* The consumers keep running: a dead one is replaced. */
 	atomic_store(&S->stop_prod, 1);
 	while (kids_of(R, true)) {
@@ -1732,7 +1761,7 @@ static double median_ms(uint64_t *a, size_t n)
 }
 
 struct totals {
-	uint64_t configs, failed, kills, restarts, midcopy, repairs, checked, dups,
+	uint64_t configs, failed, kills, stops, restarts, midcopy, repairs, checked, dups,
 		dup_kills, dup_max, lost, abandoned, violations;
 	uint64_t lat_max, lost_max;
 	uint64_t seconds_ns;
@@ -1808,12 +1837,12 @@ static bool run_config(struct cfg *cfg, const struct opts *o, struct totals *T)
 	       R->repairs, R->checked, R->dups, R->dup_kills, R->dup_max, R->lost,
 	       R->lost_kills, R->abandoned, lat50, latmax, R->violations ? "FAIL" : "ok");
 	if (o->verbose)
-		printf("     exits %" PRIu64 ", guard asked %" PRIu64
+		printf("     exits %" PRIu64 ", stops %" PRIu64 ", guard asked %" PRIu64
 		       ", in-flight delivered %" PRIu64 ", reorders %" PRIu64
 		       " (after give-backs %" PRIu64 "), late %" PRIu64
 		       ", producers %u, consumers %u\n",
-		       R->exits, R->guard_asked, R->inflight_delivered, R->reorders,
-		       R->givebacks, R->late, atomic_load(&S->np) - 1,
+		       R->exits, R->stops, R->guard_asked, R->inflight_delivered,
+		       R->reorders, R->givebacks, R->late, atomic_load(&S->np) - 1,
 		       atomic_load(&S->nc) - 1);
 	h_log_print(&S->log, &R->shown, "     VIOLATION: ");
 	if (R->violations > H_LOG_LINES)
@@ -1828,6 +1857,7 @@ static bool run_config(struct cfg *cfg, const struct opts *o, struct totals *T)
 	T->configs++;
 	T->failed += R->violations != 0;
 	T->kills += R->kills;
+	T->stops += R->stops;
 	T->restarts += R->restarts;
 	T->midcopy += R->midcopy;
 	T->repairs += R->repairs;
@@ -2005,15 +2035,16 @@ int main(int argc, char **argv)
 		       (double)T.lat_max / 1e6);
 	}
 	printf("crash TOTAL: %" PRIu64 " configurations (%" PRIu64
-	       " failed) in %.0f s: kills %" PRIu64 ", restarts %" PRIu64
-	       ", mid-copy deaths %" PRIu64 ", repairs %" PRIu64
+	       " failed) in %.0f s: kills %" PRIu64 ", stops %" PRIu64
+	       ", restarts %" PRIu64 ", mid-copy deaths %" PRIu64 ", repairs %" PRIu64
 	       ", messages checked %" PRIu64 ", duplicates %" PRIu64 " (from %" PRIu64
 	       " kills holding a peek, at most %" PRIu64 " per kill), lost in the pop "
 	       "window %" PRIu64 " (at most %" PRIu64 " per kill), abandoned by killed "
 	       "producers %" PRIu64 ", slowest repair %.1f ms, violations %" PRIu64 "\n",
-	       T.configs, T.failed, (double)T.seconds_ns / 1e9, T.kills, T.restarts,
-	       T.midcopy, T.repairs, T.checked, T.dups, T.dup_kills, T.dup_max, T.lost,
-	       T.lost_max, T.abandoned, (double)T.lat_max / 1e6, T.violations);
+	       T.configs, T.failed, (double)T.seconds_ns / 1e9, T.kills, T.stops,
+	       T.restarts, T.midcopy, T.repairs, T.checked, T.dups, T.dup_kills,
+	       T.dup_max, T.lost, T.lost_max, T.abandoned, (double)T.lat_max / 1e6,
+	       T.violations);
 	printf("%" PRIu64 " passed, %" PRIu64 " failed\n", T.configs - T.failed,
 	       T.failed);
 	return T.failed ? 1 : 0;
