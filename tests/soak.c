@@ -611,7 +611,7 @@ static bool run_policy(enum shmring_policy policy, const struct opts *o,
 	uint64_t total = per_lane * nlanes, bits_len = (total + 63) / 64 * 8;
 	struct kid kids[16];
 	int nkids = 0;
-	uint64_t t0, last_ev = 0, last_at, sent = 0, pills = 0;
+	uint64_t t0, last_ev = 0, last_at, sent = 0, pills = 0, shown_at;
 	unsigned char *m;
 	struct shmring *p = NULL, *c = NULL;
 	uint32_t shown = 0;
@@ -633,7 +633,7 @@ static bool run_policy(enum shmring_policy policy, const struct opts *o,
 	m = calloc(1, S->elem);
 	shmring_unlink(S->name);
 
-	t0 = last_at = h_now();
+	t0 = last_at = shown_at = h_now();
 	for (unsigned int i = 0; i < nlanes; i++)
 		spawn(kids, &nkids, (int)i);
 	for (unsigned int i = 0; i < S->ncons; i++)
@@ -688,6 +688,14 @@ static bool run_policy(enum shmring_policy policy, const struct opts *o,
 			msg_fill(m, S->elem, H_ID_PILL, pills);
 			if (shmring_timed_push(p, m, 1000000000) == 0)
 				pills++;
+		}
+		if (o->verbose && now - shown_at > 60000000000ull) {
+			printf("   ... %s: %" PRIu64 " of %" PRIu64
+			       " received after %.0f s\n",
+			       h_policy_name[policy], atomic_load(&S->received), total,
+			       (double)(now - t0) / 1e9);
+			fflush(stdout);
+			shown_at = now;
 		}
 		if (ev != last_ev) {
 			last_ev = ev;
