@@ -488,6 +488,7 @@ static int producer_main(void *arg)
 	x.guard = h_guard_new(MAX_BATCH * C.elem);
 	if (!x.buf || !x.scratch)
 		die("out of memory");
+	h_pick_barrier(&x.g);
 	x.r = open_role(SHMRING_PRODUCER);
 	atomic_store(&x.rec->opened, 1);
 	while (!atomic_load(&S->stop_prod)) {
@@ -805,6 +806,7 @@ static int consumer_main(void *arg)
 		die("out of memory");
 	for (size_t i = 0; i < MAX_INC; i++)
 		c.last[i] = -1;
+	h_pick_barrier(&c.g);
 	c.r = open_role(SHMRING_CONSUMER);
 	if (C.policy != SHMRING_MPMC) {
 		atomic_store(&c.rec->start_pos, shmring_position(c.r));

@@ -284,6 +284,21 @@ static inline void h_signals_install(long interval_us)
 		setitimer(ITIMER_REAL, &it, NULL);
 }
 
+/* Before a worker opens its first ring: now and then publish with fences
+ * (SHMRING_BARRIER=fence) or act as if membarrier were forbidden (=none,
+ * sliced waits), so that processes of every kind share the rings. */
+static inline void h_pick_barrier(struct h_rng *g)
+{
+	uint64_t r = h_below(g, 8);
+
+	if (r == 0)
+		setenv("SHMRING_BARRIER", "fence", 1);
+	else if (r == 1)
+		setenv("SHMRING_BARRIER", "none", 1);
+	else
+		unsetenv("SHMRING_BARRIER");
+}
+
 /* ---- names ------------------------------------------------------------------- */
 
 static const char *const h_policy_name[] = { "?", "spsc", "mpsc", "mpmc" };

@@ -300,6 +300,7 @@ static int producer_main(void *arg)
 
 	G = h_rng_seed(S->seed, (uint64_t)getpid() << 8 | lane);
 	h_signals_install(200 + (long)h_below(&G, 3000));
+	h_pick_barrier(&G);
 	r = open_role(SHMRING_PRODUCER);
 	todo = quota(S->per_lane - atomic_load(&L->progress));
 	while (todo && atomic_load(&L->progress) < S->per_lane) {
@@ -519,6 +520,7 @@ static int consumer_main(void *arg)
 	for (int i = 0; i < MAX_LANES; i++)
 		c.last[i] = -1;
 	h_signals_install(200 + (long)h_below(&G, 3000));
+	h_pick_barrier(&G);
 	r = open_role(SHMRING_CONSUMER);
 	todo = quota(total / S->ncons);
 	while (!c.pill && c.got < todo) {
