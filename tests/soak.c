@@ -29,7 +29,7 @@
 
 #define MAX_LANES 8
 #define MAX_BATCH 64u
-#define SLACK_NS  1000000000ull
+#define SLACK_NS  2000000000ull /* scheduling slack, as in crash.c */
 
 enum op { O_TRY, O_BLOCK, O_TIMED, O_BURST, O_ZC, O_WAIT, O_FD, O_NOPS };
 static const char *const op_name[O_NOPS] = { "try", "block", "timed", "burst",
