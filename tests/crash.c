@@ -34,7 +34,7 @@
  *  - Deaths: only the ones we cause. A SIGSEGV outside a planned fault, any
  *    other signal, or an error exit of a worker is a violation.
  *  - Time: a timed call returns within its timeout (+2 s of scheduling
- *    slack), a try call within 1 s, and the run makes progress (no
+ *    slack; a try call within that slack), and the run makes progress (no
  *    pushes and no receipts for --stall seconds fails it). After each
  *    planned death mid-copy of a claimer (MPSC/MPMC producer, MPMC
  *    consumer) the repair is timed (shmring_stat's abandoned).
