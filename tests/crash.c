@@ -1152,9 +1152,22 @@ struct opts {
 	unsigned int policies, modes, sizes, rounds;
 	double stall;
 	uint64_t seed_base;
-	size_t cap; /* 0: chosen by the seed */
+	size_t cap;  /* 0: chosen by the seed */
+	int victims; /* 0: any worker, 1: producers only, 2: consumers only */
 	bool verbose;
 };
+
+/* A worker to kill (or to make die mid-copy), of the roles --victims
+ * allows: its index, or -1. */
+static int pick_victim(struct run *R, const struct opts *o)
+{
+	int idx[MAX_KIDS], n = 0;
+
+	for (int i = 0; i < R->nkids; i++)
+		if (!o->victims || (o->victims == 1) == R->kids[i].prod)
+			idx[n++] = i;
+	return n ? idx[h_below(&G, (uint64_t)n)] : -1;
+}
 
 /* The random phase: kills, planned deaths mid-copy, restarts. */
 static bool run_phase(struct run *R, const struct opts *o)
@@ -1225,8 +1238,10 @@ static bool run_phase(struct run *R, const struct opts *o)
 		}
 		if (gvictim_id < 0 && now >= next && o->kills) {
 			next = now + kill_delay();
-			if (R->nkids && h_one_in(&G, 8)) {
-				struct kid *k = &R->kids[h_below(&G, (uint64_t)R->nkids)];
+			int v = pick_victim(R, o);
+
+			if (v >= 0 && h_one_in(&G, 8)) {
+				struct kid *k = &R->kids[v];
 				_Atomic uint32_t *opened =
 					k->prod ? &S->prod[k->id].opened :
 						  &S->cons[k->id].opened;
@@ -1256,11 +1271,12 @@ static bool run_phase(struct run *R, const struct opts *o)
 									   300000000);
 					R->stops++;
 				}
-			} else if (R->nkids) {
+			} else if (v >= 0) {
 				int n = h_one_in(&G, 6) ? 1 + (int)h_below(&G, 3) : 1;
 
-				for (int i = 0; i < n && R->nkids; i++)
-					kill_one(R, (int)h_below(&G, (uint64_t)R->nkids));
+				for (int i = 0; i < n && (v = pick_victim(R, o)) >= 0;
+				     i++)
+					kill_one(R, v);
 			}
 		}
 		now = h_now();
@@ -1926,7 +1942,7 @@ static void usage(void)
 		"usage: crash [--full | --short | --tiny] [--kills N] [--seconds S]\n"
 		"             [--policy spsc,mpsc,mpmc] [--mode try,burst,block,timed,zc]\n"
 		"             [--size 64,16384] [--seed N] [--rounds N] [--cap N] [--stall S]\n"
-		"             [-v]\n"
+		"             [--victims producers|consumers] [-v]\n"
 		"  Per configuration (policy x mode x size): random SIGKILLs of worker\n"
 		"  processes (--kills, at most --seconds), planned deaths mid-copy, then\n"
 		"  a drain and an account of every message. Exit 1 on any violation.\n"
@@ -1965,6 +1981,11 @@ int main(int argc, char **argv)
 			o.kills = strtoull(v, NULL, 0), i++;
 		} else if (!strcmp(a, "--seconds")) {
 			o.seconds = atof(v), i++;
+		} else if (!strcmp(a, "--victims")) {
+			o.victims = !strcmp(v, "producers") ? 1 :
+				    !strcmp(v, "consumers") ? 2 :
+							      0;
+			i++;
 		} else if (!strcmp(a, "--cap")) {
 			o.cap = strtoull(v, NULL, 0), i++;
 		} else if (!strcmp(a, "--stall")) {
