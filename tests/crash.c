@@ -852,7 +852,7 @@ struct run {
 	bool restart; /* restart the dead (off while draining) */
 	bool full;    /* out of incarnations or arena */
 	/* figures */
-	uint64_t kills, restarts, midcopy, exits, guard_asked, repairs, stops;
+	uint64_t kills, restarts, midcopy, exits, guard_asked, repairs, stops, race_kills;
 	uint64_t checked, dups, dup_kills, dup_max, lost, lost_kills, lost_max, abandoned;
 	uint64_t inflight_delivered, reorders, givebacks, late;
 	uint64_t lat[MAX_LAT];
@@ -1429,6 +1429,114 @@ out:
 	free(m);
 }
 
+/* ---- creation under kills -------------------------------------------------------- */
+
+static char race_name[112];
+
+/* Opens a role of the ring being created (SPSC/MPSC exclusive roles wait
+ * for the other racer), then closes it. */
+static int opener_main(void *arg)
+{
+	enum shmring_role role = (enum shmring_role)(uintptr_t)arg;
+	uint64_t t0 = h_now();
+	struct shmring *r;
+
+	for (;;) {
+		r = role == SHMRING_PRODUCER ?
+			    shmring_producer(C.policy, race_name, C.elem, C.cap, NULL) :
+			    shmring_consumer(C.policy, race_name, C.elem, C.cap, NULL);
+		if (r || errno != EBUSY || h_now() - t0 > 5000000000ull)
+			break;
+		h_sleep_ns(200000);
+	}
+	if (!r)
+		die("open while racing to create the ring (and being killed): %s",
+		    strerror(errno));
+	shmring_close(r);
+	return 0;
+}
+
+/* Rounds of: the ring removed, every worker racing to create it at once,
+ * one of them killed at a random moment (often mid-initialisation). The
+ * others must open it, and the ring must work afterwards. */
+static void create_race(struct run *R, unsigned int rounds)
+{
+	unsigned int n = C.nprod + C.ncons;
+	unsigned char *m = malloc(C.elem);
+
+	snprintf(race_name, sizeof(race_name), "%s-c", C.name);
+	for (unsigned int round = 0; round < rounds; round++) {
+		pid_t pids[MAX_KIDS];
+		unsigned int victim = (unsigned int)h_below(&G, n);
+
+		shmring_unlink(race_name);
+		for (unsigned int i = 0; i < n; i++)
+			pids[i] = h_spawn(opener_main,
+					  (void *)(uintptr_t)(i < C.nprod ?
+								      SHMRING_PRODUCER :
+								      SHMRING_CONSUMER));
+		/* Opening takes about a millisecond: aim inside it. */
+		h_sleep_ns(h_below(&G, h_one_in(&G, 2) ? 300000 : 1500000));
+		kill(pids[victim], SIGKILL);
+		for (unsigned int i = 0; i < n; i++) {
+			int st;
+			char how[64];
+
+			while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR)
+				;
+			if (i == victim && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) {
+				R->race_kills++; /* it died before it was done */
+				continue;
+			}
+			if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+				violation(
+					R,
+					"creation race, round %u: opener %u ended with %s",
+					round, i, h_status_str(st, how, sizeof(how)));
+		}
+	}
+	{
+		struct shmring *p =
+			shmring_producer(C.policy, race_name, C.elem, C.cap, NULL);
+		struct shmring *c =
+			shmring_consumer(C.policy, race_name, C.elem, C.cap, NULL);
+
+		if (!p || !c) {
+			violation(R,
+				  "after the creation races the ring does not open: %s",
+				  strerror(errno));
+		} else {
+			for (size_t i = 0; i < C.cap; i++) {
+				msg_fill(m, C.elem, H_ID_FINAL, i);
+				if (shmring_try_push(p, m))
+					violation(
+						R,
+						"after the creation races the ring took %zu of %zu",
+						i, C.cap);
+			}
+			for (size_t i = 0; i < C.cap; i++) {
+				uint32_t pr;
+				uint64_t sq;
+
+				if (shmring_try_pop(c, m) ||
+				    msg_check(m, C.elem, &pr, &sq) || pr != H_ID_FINAL ||
+				    sq != i) {
+					violation(
+						R,
+						"after the creation races the ring lost element %zu",
+						i);
+					break;
+				}
+			}
+		}
+		shmring_close(p);
+		shmring_close(c);
+	}
+	shmring_unlink(race_name);
+	race_name[0] = 0;
+	free(m);
+}
+
 /* ---- the accounts ------------------------------------------------------------------- */
 
 struct held {
@@ -1782,8 +1890,8 @@ static double median_ms(uint64_t *a, size_t n)
 }
 
 struct totals {
-	uint64_t configs, failed, kills, stops, restarts, midcopy, repairs, checked, dups,
-		dup_kills, dup_max, lost, abandoned, violations;
+	uint64_t configs, failed, kills, stops, race_kills, restarts, midcopy, repairs,
+		checked, dups, dup_kills, dup_max, lost, abandoned, violations;
 	uint64_t lat_max, lost_max;
 	uint64_t seconds_ns;
 	uint64_t lat[1 << 16]; /* every timed repair */
@@ -1820,6 +1928,7 @@ static bool run_config(struct cfg *cfg, const struct opts *o, struct totals *T)
 		exit(2);
 	}
 	shmring_close(p);
+	create_race(R, o->kills ? (unsigned int)(o->kills / 10 + 2) : 0);
 	R->restart = true;
 	R->t0 = t0;
 	R->verbose = o->verbose;
@@ -1858,13 +1967,14 @@ static bool run_config(struct cfg *cfg, const struct opts *o, struct totals *T)
 	       R->repairs, R->checked, R->dups, R->dup_kills, R->dup_max, R->lost,
 	       R->lost_kills, R->abandoned, lat50, latmax, R->violations ? "FAIL" : "ok");
 	if (o->verbose)
-		printf("     exits %" PRIu64 ", stops %" PRIu64 ", guard asked %" PRIu64
+		printf("     kills in creation races %" PRIu64 ", exits %" PRIu64
+		       ", stops %" PRIu64 ", guard asked %" PRIu64
 		       ", in-flight delivered %" PRIu64 ", reorders %" PRIu64
 		       " (after give-backs %" PRIu64 "), late %" PRIu64
 		       ", producers %u, consumers %u\n",
-		       R->exits, R->stops, R->guard_asked, R->inflight_delivered,
-		       R->reorders, R->givebacks, R->late, atomic_load(&S->np) - 1,
-		       atomic_load(&S->nc) - 1);
+		       R->race_kills, R->exits, R->stops, R->guard_asked,
+		       R->inflight_delivered, R->reorders, R->givebacks, R->late,
+		       atomic_load(&S->np) - 1, atomic_load(&S->nc) - 1);
 	h_log_print(&S->log, &R->shown, "     VIOLATION: ");
 	if (R->violations > H_LOG_LINES)
 		printf("     ... %" PRIu64 " violations in all\n", R->violations);
@@ -1879,6 +1989,7 @@ static bool run_config(struct cfg *cfg, const struct opts *o, struct totals *T)
 	T->failed += R->violations != 0;
 	T->kills += R->kills;
 	T->stops += R->stops;
+	T->race_kills += R->race_kills;
 	T->restarts += R->restarts;
 	T->midcopy += R->midcopy;
 	T->repairs += R->repairs;
@@ -1913,6 +2024,8 @@ static void cleanup(void)
 {
 	if (current_name[0])
 		shmring_unlink(current_name);
+	if (race_name[0])
+		shmring_unlink(race_name);
 }
 
 static void on_term(int sig)
@@ -2061,14 +2174,15 @@ int main(int argc, char **argv)
 		       (double)T.lat_max / 1e6);
 	}
 	printf("crash TOTAL: %" PRIu64 " configurations (%" PRIu64
-	       " failed) in %.0f s: kills %" PRIu64 ", stops %" PRIu64
-	       ", restarts %" PRIu64 ", mid-copy deaths %" PRIu64 ", repairs %" PRIu64
+	       " failed) in %.0f s: kills %" PRIu64 " (and %" PRIu64
+	       " racing to create), stops %" PRIu64 ", restarts %" PRIu64
+	       ", mid-copy deaths %" PRIu64 ", repairs %" PRIu64
 	       ", messages checked %" PRIu64 ", duplicates %" PRIu64 " (from %" PRIu64
 	       " kills holding a peek, at most %" PRIu64 " per kill), lost in the pop "
 	       "window %" PRIu64 " (at most %" PRIu64 " per kill), abandoned by killed "
 	       "producers %" PRIu64 ", slowest repair %.1f ms, violations %" PRIu64 "\n",
-	       T.configs, T.failed, (double)T.seconds_ns / 1e9, T.kills, T.stops,
-	       T.restarts, T.midcopy, T.repairs, T.checked, T.dups, T.dup_kills,
+	       T.configs, T.failed, (double)T.seconds_ns / 1e9, T.kills, T.race_kills,
+	       T.stops, T.restarts, T.midcopy, T.repairs, T.checked, T.dups, T.dup_kills,
 	       T.dup_max, T.lost, T.lost_max, T.abandoned, (double)T.lat_max / 1e6,
 	       T.violations);
 	printf("%" PRIu64 " passed, %" PRIu64 " failed\n", T.configs - T.failed,
