@@ -3,6 +3,7 @@
 #   make                      library, tool, examples into build/
 #   make check                Criterion tests
 #   make check SANITIZE=address,undefined   (or SANITIZE=thread) into build/san-*/
+#   make fuzz                 libFuzzer harnesses, FUZZ_SECONDS each (fuzz/README.md)
 #   make crash                random SIGKILLs and deaths mid-copy, every message
 #                             checked (CRASH_ARGS=--short: about a minute)
 #   make soak                 10^8 messages per policy with signals and restarts
@@ -14,12 +15,18 @@
 #   make menuconfig / defconfig   edit .config (kconfig-frontends)
 #   make deps                 install the Debian packages the build needs
 
-VERSION_MAJOR := 0
-VERSION_MINOR := 1
-VERSION_PATCH := 0
+# The version is written once, in include/shmring.h (what programs compile
+# against and src/version.c reports); the file names and .pc files follow it.
+header_version = $(shell sed -n 's/^\#define SHMRING_VERSION_$(1)[[:space:]]\{1,\}\([0-9]\{1,\}\)$$/\1/p' include/shmring.h)
+VERSION_MAJOR := $(call header_version,MAJOR)
+VERSION_MINOR := $(call header_version,MINOR)
+VERSION_PATCH := $(call header_version,PATCH)
 VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+ifneq ($(words $(VERSION_MAJOR) $(VERSION_MINOR) $(VERSION_PATCH)),3)
+$(error cannot read SHMRING_VERSION_MAJOR/MINOR/PATCH from include/shmring.h)
+endif
 
-CONFIG_SWITCHES := IO_URING NUMA USDT BPF HUGEPAGES
+CONFIG_SWITCHES := IO_URING NUMA USDT BPF HUGEPAGES NATS
 # .config (from menuconfig/defconfig) writes "# CONFIG_X is not set" for a
 # switch that is off: when it exists, what it does not set is off.
 ifneq ($(wildcard .config),)
@@ -33,6 +40,8 @@ override CONFIG_BPF := n
 endif
 
 comma := ,
+# examples/libuv.c is built where libuv is installed (make check installs it).
+HAVE_LIBUV := $(shell pkg-config --exists libuv 2>/dev/null && echo y)
 SANITIZE ?=
 ifeq ($(SANITIZE),)
 BUILD ?= build
@@ -45,11 +54,14 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 BINDIR ?= $(PREFIX)/bin
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR ?= $(LIBDIR)/cmake/shmring
 
 CC ?= cc
 OPTFLAGS ?= -O2 -g
 WARNFLAGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNFLAGS) -pthread \
+# CPPFLAGS and LDFLAGS from the environment (dpkg-buildflags: hardening)
+# reach every compile and link.
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(CPPFLAGS) $(OPTFLAGS) $(WARNFLAGS) -pthread \
 	-Iinclude -I$(BUILD)
 ifneq ($(SANITIZE),)
 BASE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
@@ -66,7 +78,7 @@ LIB_LIBS += -luring
 endif
 
 LIB_SRCS := src/common.c src/mem.c src/ring.c src/roles.c src/queue.c src/repair.c \
-	src/wait.c src/waitfd.c src/endpoint.c src/probes.c src/inspect.c
+	src/wait.c src/waitfd.c src/endpoint.c src/probes.c src/inspect.c src/version.c
 LIB_OBJS := $(LIB_SRCS:src/%.c=$(BUILD)/obj/%.o)
 LIB_SO := $(BUILD)/libshmring.so.$(VERSION)
 LIB_SONAME := libshmring.so.$(VERSION_MAJOR)
@@ -84,11 +96,16 @@ else
 TEST_LIBS += -lcriterion
 endif
 TESTS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
+# The C++ wrapper's test (include/shmring.hpp), not under ThreadSanitizer.
+CXX ?= c++
+ifeq ($(TEST_CFLAGS),)
+TESTS += $(BUILD)/tests/test_cpp
+endif
 TEST_TIMEOUT ?= 600
 
-all: $(LIB_SO) $(LIB_A) $(BUILD)/shmring.pc examples
+all: $(LIB_SO) $(LIB_A) $(BUILD)/shmring.pc $(BUILD)/shmring-uring.pc examples
 
-.PHONY: all check demo examples model bench-wake deps deps-quiet install uninstall clean defconfig menuconfig format FORCE
+.PHONY: all check demo examples model bench-wake deps install uninstall clean defconfig menuconfig format FORCE
 
 # ---------------------------------------------------------------- config.h
 # Rewritten only when a switch changes, so objects rebuild exactly then.
@@ -106,7 +123,7 @@ $(BUILD)/obj/%.o: src/%.c $(BUILD)/config.h $(wildcard src/*.h) $(wildcard inclu
 
 $(LIB_SO): $(LIB_OBJS) src/libshmring.map
 	$(CC) -shared -Wl,-soname,$(LIB_SONAME) -Wl,--version-script=src/libshmring.map \
-		-Wl,-z,defs $(SAN_LDFLAGS) -o $@ $(LIB_OBJS) $(LIB_LIBS)
+		-Wl,-z,defs $(LDFLAGS) $(SAN_LDFLAGS) -o $@ $(LIB_OBJS) $(LIB_LIBS)
 	ln -sf libshmring.so.$(VERSION) $(BUILD)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(BUILD)/libshmring.so
 
@@ -114,10 +131,55 @@ $(LIB_A): $(LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
-$(BUILD)/shmring.pc: shmring.pc.in Makefile config.mk $(BUILD)/config.h
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@LIBS_PRIVATE@|$(LIB_LIBS)|' $< > $@
+# ---------------------------------------------------------------- pkg-config
+# The .pc files say where the library is installed, so they depend on the
+# install directories as given to this make: $(BUILD)/install.vars is
+# rewritten (like config.h) only when one of them changes, and `make install
+# PREFIX=/usr` after a plain `make` regenerates them instead of installing a
+# stale prefix=/usr/local. DESTDIR is not in them: it only stages the install.
+# liburing has a .pc of its own: static links get it through
+# Requires.private; programs that use include/shmring/uring.h call liburing
+# themselves and link with shmring-uring.pc.
+PC_LIBS_PRIVATE := $(filter-out -luring,$(LIB_LIBS))
+PC_REQUIRES_PRIVATE := $(if $(filter y,$(CONFIG_IO_URING)),liburing)
+INSTALL_VARS = PREFIX=$(PREFIX) LIBDIR=$(LIBDIR) INCLUDEDIR=$(INCLUDEDIR) CMAKEDIR=$(CMAKEDIR) \
+	VERSION=$(VERSION) LIBS_PRIVATE=$(PC_LIBS_PRIVATE) \
+	REQUIRES_PRIVATE=$(PC_REQUIRES_PRIVATE)
+
+$(BUILD)/install.vars: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(INSTALL_VARS)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	-e 's|@LIBS_PRIVATE@|$(PC_LIBS_PRIVATE)|' \
+	-e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES_PRIVATE)|'
+
+$(BUILD)/%.pc: %.pc.in $(BUILD)/install.vars
+	$(PC_SED) $< > $@
+
+PC_FILES := $(BUILD)/shmring.pc $(BUILD)/shmring-uring.pc
+
+# ---------------------------------------------------------------- CMake
+# find_package(shmring CONFIG): the package files locate everything relative
+# to their own directory, so an install staged in a DESTDIR (or moved) works.
+space := $(subst ,, )
+relpath = $(shell realpath -m --relative-to='$(2)' '$(1)')
+CMAKE_SED = sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
+	-e 's|@VERSION_MINOR@|$(VERSION_MINOR)|g' \
+	-e 's|@PREFIX_REL@|$(call relpath,$(PREFIX),$(CMAKEDIR))|' \
+	-e 's|@LIBDIR_REL@|$(call relpath,$(LIBDIR),$(PREFIX))|' \
+	-e 's|@INCLUDEDIR_REL@|$(call relpath,$(INCLUDEDIR),$(PREFIX))|' \
+	-e 's|@LIBS_STATIC@|$(subst $(space),;,$(strip $(LIB_LIBS)))|' \
+	-e 's|@SIZEOF_VOID_P@|$(shell echo __SIZEOF_POINTER__ | $(CC) -E -P -x c - | tail -n 1)|'
+CMAKE_FILES := $(BUILD)/cmake/shmring-config.cmake $(BUILD)/cmake/shmring-config-version.cmake
+
+$(BUILD)/cmake/%.cmake: cmake/%.cmake.in $(BUILD)/install.vars
+	@mkdir -p $(dir $@)
+	$(CMAKE_SED) $< > $@
+
+all: $(CMAKE_FILES)
 
 # ---------------------------------------------------------------- tool, BPF
 # build/shmring links the shared library like any user of shmring_stat, and
@@ -127,8 +189,15 @@ $(BUILD)/shmring.pc: shmring.pc.in Makefile config.mk $(BUILD)/config.h
 # vmlinux.h dumped from the running kernel's BTF.
 DATADIR ?= $(PREFIX)/share
 TOOL := $(BUILD)/shmring
-TOOL_SRCS := tools/shmring.c tools/trace.c
+TOOL_SRCS := tools/shmring.c tools/trace.c tools/watch.c tools/export.c tools/bridge.c
 TOOL_LIBS :=
+# `shmring bridge`: rings over NATS JetStream (tools/bridge_nats.c, libnats).
+# Without CONFIG_NATS the tool says the bridge is not compiled in; --stats and
+# the OpenMetrics printer read the counter files either way.
+ifeq ($(CONFIG_NATS),y)
+TOOL_SRCS += tools/bridge_nats.c
+TOOL_LIBS += -lnats
+endif
 BPF_SKEL := $(BUILD)/bpf/shmring.skel.h
 BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -Wall -Wno-unused-parameter \
@@ -141,9 +210,20 @@ endif
 
 all: $(TOOL)
 
-$(TOOL): $(TOOL_SRCS) tools/tool.h bpf/shmring_trace.h $(TOOL_DEPS) $(LIB_SO) $(BUILD)/config.h
+# TOOL_RPATH lets build/shmring find build/libshmring.so (and an install
+# under any PREFIX its ../lib). A distribution installs the library where
+# the loader looks and its policy rejects such a RUNPATH in /usr/bin: build
+# with TOOL_RPATH= (debian/rules does). Changing it relinks the tool.
+TOOL_RPATH ?= $$ORIGIN:$$ORIGIN/../lib
+$(BUILD)/tool.vars: FORCE
+	@mkdir -p $(BUILD)
+	@echo 'TOOL_RPATH=$(TOOL_RPATH)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+$(TOOL): $(TOOL_SRCS) tools/tool.h tools/bridge.h bpf/shmring_trace.h $(TOOL_DEPS) $(LIB_SO) $(BUILD)/config.h \
+		$(BUILD)/tool.vars
 	$(CC) $(BASE_CFLAGS) -Ibpf -o $@ $(TOOL_SRCS) $(LIB_SO) $(TOOL_LIBS) \
-		-Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib' $(SAN_LDFLAGS)
+		$(if $(TOOL_RPATH),-Wl$(comma)-rpath$(comma)'$(TOOL_RPATH)') $(LDFLAGS) $(SAN_LDFLAGS)
 
 $(BUILD)/bpf/vmlinux.h:
 	@mkdir -p $(dir $@)
@@ -164,19 +244,52 @@ $(BUILD)/tests/ring_workload: tests/ring_workload.c tests/msg.h $(LIB_SO)
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_SO) -Wl,-rpath,'$$ORIGIN/..' $(SAN_LDFLAGS)
 $(BUILD)/tests/test_tool $(BUILD)/tests/test_trace $(BUILD)/tests/test_bpftrace: \
 	$(TOOL) $(BUILD)/tests/ring_workload
+# test_libuv runs examples/libuv (and skips where libuv is not installed).
+ifeq ($(HAVE_LIBUV),y)
+$(BUILD)/tests/test_libuv: $(BUILD)/examples/libuv
+endif
+# test_tool sources the completion script from beside the tool it runs.
+$(BUILD)/tests/test_tool: $(BUILD)/completion/shmring
+$(BUILD)/completion/shmring: tools/shmring.bash
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+# The bridge tests run the tool against real nats-server processes.
+$(BUILD)/tests/test_bridge: $(TOOL)
 
 install: install-tool
 uninstall: uninstall-tool
 .PHONY: install-tool uninstall-tool
 
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+MANDIR ?= $(DATADIR)/man
+MAN_PAGES := $(wildcard man/man1/*.1 man/man3/*.3 man/man7/*.7)
+
+# The manual (man/): mandoc lint, and a page for every exported function.
+.PHONY: man-lint install-man uninstall-man
+man-lint: deps-man
+	scripts/check-man.sh
+
+install: install-man
+uninstall: uninstall-man
+install-man:
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man7
+	install -m 0644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/man3/*.3 $(DESTDIR)$(MANDIR)/man3/
+	install -m 0644 man/man7/*.7 $(DESTDIR)$(MANDIR)/man7/
+
+uninstall-man:
+	rm -f $(patsubst man/%,$(DESTDIR)$(MANDIR)/%,$(MAN_PAGES))
+
 install-tool: $(TOOL)
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/shmring
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR)/shmring $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(TOOL) $(DESTDIR)$(BINDIR)/
-	install -m 0644 bpf/occupancy.bt bpf/waits.bt $(DESTDIR)$(DATADIR)/shmring/
+	install -m 0755 bpf/occupancy.bt bpf/waits.bt $(DESTDIR)$(DATADIR)/shmring/
+	install -m 0644 tools/shmring.bash $(DESTDIR)$(BASHCOMPDIR)/shmring
 
 uninstall-tool:
 	rm -f $(DESTDIR)$(BINDIR)/shmring $(DESTDIR)$(DATADIR)/shmring/occupancy.bt \
-	      $(DESTDIR)$(DATADIR)/shmring/waits.bt
+	      $(DESTDIR)$(DATADIR)/shmring/waits.bt $(DESTDIR)$(BASHCOMPDIR)/shmring
 	rmdir $(DESTDIR)$(DATADIR)/shmring 2>/dev/null || true
 
 # ---------------------------------------------------------------- USDT cost
@@ -187,7 +300,7 @@ $(BUILD)/bench/usdt_cost: bench/usdt_cost.c $(LIB_A) $(BUILD)/config.h
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
 
 .PHONY: bench-usdt
-bench-usdt:
+bench-usdt: deps-build
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/usdt-y CONFIG_USDT=y \
 		$(BUILD)/usdt-y/bench/usdt_cost
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/usdt-n CONFIG_USDT=n CONFIG_BPF=n \
@@ -199,6 +312,13 @@ bench-usdt:
 $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(LIB_A) $(BUILD)/config.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(TEST_CFLAGS) -Isrc -o $@ $< $(TEST_LIBS) $(SAN_LDFLAGS)
+
+# Always -Werror: the wrapper is a header users compile with their warnings.
+$(BUILD)/tests/test_cpp: tests/test_cpp.cpp include/shmring.hpp include/shmring.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -Wall -Wextra -Werror $(filter-out -Werror,$(OPTFLAGS)) -pthread \
+		-Iinclude -o $@ $< $(TEST_LIBS) $(SAN_LDFLAGS) \
+		$(if $(SANITIZE),-fsanitize=$(SANITIZE) -fno-omit-frame-pointer)
 
 # Programs the tests exec (unrelated processes that share only a ring name).
 TEST_HELPERS := $(BUILD)/tests/ring_helper
@@ -220,11 +340,11 @@ $(BUILD)/tests/crash $(BUILD)/tests/soak: $(BUILD)/tests/%: tests/%.c tests/harn
 	$(CC) $(BASE_CFLAGS) -Isrc -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
 
 .PHONY: crash soak
-crash: deps-quiet
+crash: deps-check
 	@$(MAKE) --no-print-directory $(BUILD)/tests/crash
 	$(BUILD)/tests/crash $(CRASH_ARGS)
 
-soak: deps-quiet
+soak: deps-check
 	@$(MAKE) --no-print-directory $(BUILD)/tests/soak
 	$(BUILD)/tests/soak $(SOAK_ARGS)
 
@@ -241,10 +361,69 @@ $(REPROS): $(BUILD)/tests/%: tests/%.c tests/harness.h tests/msg.h $(LIB_A) $(BU
 repro: $(REPROS)
 	@rc=0; for r in $(REPROS); do echo "== $$r"; $$r || rc=1; done; exit $$rc
 
-check: deps-quiet
+check: deps-check
 	@$(MAKE) --no-print-directory all $(TESTS) $(TEST_HELPERS)
 	@scripts/check-exports.sh $(LIB_SO)
+	@scripts/check-license.sh
+	@scripts/check-layout.sh
 	@scripts/run-tests.sh $(TEST_TIMEOUT) $(TESTS)
+
+# ---------------------------------------------------------------- fuzzing
+# fuzz/README.md. The library sources again, built by clang into
+# $(BUILD)/fuzz/ with libFuzzer's coverage and ASan+UBSan (UBSan reports
+# abort, so libFuzzer saves them like crashes), with the switches of the
+# normal build. Each harness runs FUZZ_SECONDS on a scratch copy of its
+# seed corpus (fuzz/corpus/<harness>/), FUZZ_TIMEOUT seconds at most per
+# input; a crash, timeout, leak or sanitizer report fails the target and
+# leaves the input in $(BUILD)/fuzz/run/<harness>/artifacts/. The harnesses
+# build at -O1 whatever OPTFLAGS says, but take -Werror from it.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 300
+FUZZ_TIMEOUT ?= 2
+FUZZ_ARGS ?=
+FUZZ_DEFS ?=
+FUZZ_SAN := address,undefined
+FUZZ_BUILD := $(BUILD)/fuzz
+# make fuzz FUZZ_HARNESSES=fuzz_attach runs one.
+FUZZ_HARNESSES ?= fuzz_attach fuzz_datapath
+FUZZ_BINS := $(FUZZ_BUILD)/fuzz_attach $(FUZZ_BUILD)/fuzz_datapath
+FUZZ_OBJS := $(LIB_SRCS:src/%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g $(WARNFLAGS) $(filter -Werror,$(OPTFLAGS)) \
+	-pthread -Iinclude -I$(BUILD) -Isrc -fno-omit-frame-pointer \
+	-fno-sanitize-recover=undefined
+# Largest input per harness: a segment with a few slots, a program of ops.
+FUZZ_MAX_LEN_fuzz_attach := 16384
+FUZZ_MAX_LEN_fuzz_datapath := 4096
+
+.PHONY: fuzz fuzz-build fuzz-corpus
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c $(BUILD)/config.h $(wildcard src/*.h) \
+		$(wildcard include/*.h include/shmring/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fvisibility=hidden -fsanitize=fuzzer-no-link,$(FUZZ_SAN) \
+		-c -o $@ $<
+
+$(FUZZ_BINS): $(FUZZ_BUILD)/%: fuzz/%.c fuzz/fuzz.h $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_DEFS) -fsanitize=fuzzer,$(FUZZ_SAN) -o $@ $< \
+		$(FUZZ_OBJS) $(LIB_LIBS)
+
+fuzz-build: $(FUZZ_HARNESSES:%=$(FUZZ_BUILD)/%)
+
+# Rewrites the seeds (after a change of the segment format or an op code).
+$(FUZZ_BUILD)/gen_corpus: fuzz/gen_corpus.c $(LIB_A) $(BUILD)/config.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_A) $(LIB_LIBS)
+
+fuzz-corpus: $(FUZZ_BUILD)/gen_corpus
+	$(FUZZ_BUILD)/gen_corpus fuzz/corpus
+
+fuzz: deps-fuzz
+	@$(MAKE) --no-print-directory fuzz-build
+	@fail=0; \
+	$(foreach h,$(FUZZ_HARNESSES),fuzz/run.sh $(FUZZ_BUILD)/$(h) fuzz/corpus/$(h) \
+		$(FUZZ_BUILD)/run/$(h) $(FUZZ_SECONDS) $(FUZZ_TIMEOUT) \
+		-max_len=$(FUZZ_MAX_LEN_$(h)) $(FUZZ_ARGS) || fail=1;) \
+	exit $$fail
 
 # ---------------------------------------------------------------- examples
 # Linked against the shared library, as users link them.
@@ -252,9 +431,12 @@ EXAMPLE_SRCS := $(wildcard examples/*.c)
 ifneq ($(CONFIG_IO_URING),y)
 EXAMPLE_SRCS := $(filter-out examples/uring_server.c,$(EXAMPLE_SRCS))
 endif
+ifneq ($(HAVE_LIBUV),y)
+EXAMPLE_SRCS := $(filter-out examples/libuv.c,$(EXAMPLE_SRCS))
+endif
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
-EXAMPLE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPTFLAGS) $(WARNFLAGS) -Iinclude -Itests
-EXAMPLE_LDFLAGS := -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring $(SAN_LDFLAGS)
+EXAMPLE_CFLAGS := -std=c11 -D_GNU_SOURCE $(CPPFLAGS) $(OPTFLAGS) $(WARNFLAGS) -Iinclude -Itests
+EXAMPLE_LDFLAGS := -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring $(LDFLAGS) $(SAN_LDFLAGS)
 
 examples: $(EXAMPLES)
 
@@ -264,9 +446,11 @@ $(BUILD)/examples/%: examples/%.c $(wildcard examples/*.h) include/shmring.h tes
 	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< $(EXAMPLE_LDFLAGS)
 
 $(BUILD)/examples/uring_server: EXAMPLE_LDFLAGS += -luring
+$(BUILD)/examples/libuv: EXAMPLE_CFLAGS += $(shell pkg-config --cflags libuv 2>/dev/null)
+$(BUILD)/examples/libuv: EXAMPLE_LDFLAGS += $(shell pkg-config --libs libuv 2>/dev/null)
 
 # The README's first command: real processes, throughput and latency.
-demo: deps-quiet
+demo: deps-demo
 	@$(MAKE) --no-print-directory all $(BUILD)/examples/demo
 	$(BUILD)/examples/demo $(DEMO_ARGS)
 
@@ -277,32 +461,54 @@ $(BUILD)/bench/wake: bench/wake.c bench/bench.h tests/msg.h include/shmring.h $(
 	@mkdir -p $(dir $@)
 	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring
 
-bench-wake: deps-quiet
+bench-wake: deps-build
 	@$(MAKE) --no-print-directory all $(BUILD)/bench/wake
 	@mkdir -p $(BUILD)/bench
 	$(BUILD)/bench/wake -c $(BUILD)/bench/wake.csv $(WAKE_ARGS)
 
+# ---------------------------------------------------------------- bridge
+# ring -> NATS -> ring through `shmring bridge` beside a plain JetStream
+# publisher and pull consumer, on a nats-server started for the run: msgs/s
+# and end-to-end p50/p99. BRIDGE_ARGS=--short is the CI form.
+.PHONY: bench-bridge
+$(BUILD)/bench/bridge: bench/bridge.c tests/natsutil.h tests/msg.h include/shmring.h $(LIB_SO)
+	@mkdir -p $(dir $@)
+	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -L$(BUILD) -Wl,-rpath,'$$ORIGIN/..' -lshmring -lnats \
+		-pthread
+
+bench-bridge: deps-bench
+ifeq ($(CONFIG_NATS),y)
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/bridge
+	$(BUILD)/bench/bridge $(BRIDGE_ARGS)
+else
+	@echo "bench-bridge: the bridge is not compiled in (CONFIG_NATS=n)"; exit 1
+endif
+
 # ---------------------------------------------------------------- model
 # The wakeup protocol (src/wait.c) as a spin model: no lost wakeup with a
 # publisher fence or with the waiter's membarrier, and a lost one without.
-model: deps-quiet
+model: deps-model
 	model/check.sh $(BUILD)/model
 
 # ---------------------------------------------------------------- misc
+# All the packages of every group (scripts/install-deps.sh).
 deps:
-	scripts/install-deps.sh
+	$(DEPS)
 
-# The README's commands install what is missing themselves.
-deps-quiet:
-	@scripts/install-deps.sh -q
+# The README's commands install what is missing themselves, and only what
+# they need: make deps-GROUP installs one group of scripts/install-deps.sh,
+# for the switches this make was given.
+DEPS = $(foreach s,$(CONFIG_SWITCHES),CONFIG_$(s)=$(CONFIG_$(s))) scripts/install-deps.sh
+deps-%:
+	@$(DEPS) -q $*
 
-defconfig:
+defconfig: deps-config
 	kconfig-conf --alldefconfig Kconfig
 
-menuconfig:
+menuconfig: deps-config
 	kconfig-mconf Kconfig
 
-format:
+format: deps-format
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 install: all
@@ -311,20 +517,32 @@ install: all
 	ln -sf libshmring.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME)
 	ln -sf $(LIB_SONAME) $(DESTDIR)$(LIBDIR)/libshmring.so
 	install -m 0644 $(LIB_A) $(DESTDIR)$(LIBDIR)/
-	install -m 0644 include/shmring.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 0644 include/shmring.h include/shmring.hpp $(DESTDIR)$(INCLUDEDIR)/
 	install -m 0644 include/shmring/uring.h $(DESTDIR)$(INCLUDEDIR)/shmring/
-	install -m 0644 $(BUILD)/shmring.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	install -m 0644 $(PC_FILES) $(DESTDIR)$(PKGCONFIGDIR)/
+	install -d $(DESTDIR)$(CMAKEDIR)
+	install -m 0644 $(CMAKE_FILES) $(DESTDIR)$(CMAKEDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libshmring.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(LIB_SONAME) \
 	      $(DESTDIR)$(LIBDIR)/libshmring.so $(DESTDIR)$(LIBDIR)/libshmring.a \
-	      $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(PKGCONFIGDIR)/shmring.pc
+	      $(DESTDIR)$(INCLUDEDIR)/shmring.h $(DESTDIR)$(INCLUDEDIR)/shmring.hpp \
+	      $(DESTDIR)$(PKGCONFIGDIR)/shmring.pc \
+	      $(DESTDIR)$(PKGCONFIGDIR)/shmring-uring.pc \
+	      $(DESTDIR)$(CMAKEDIR)/shmring-config.cmake \
+	      $(DESTDIR)$(CMAKEDIR)/shmring-config-version.cmake
+	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/shmring
 
 clean:
 	rm -rf build
 
 FORCE:
+
+# For scripts: the version as the build sees it.
+.PHONY: print-version
+print-version:
+	@echo $(VERSION)
 
 # ---------------------------------------------------------------- benchmarks
 # bench/README.md. make bench: the quick set (about two minutes); make
@@ -336,10 +554,11 @@ FORCE:
 # rte_ring_init is in librte_ring, whose shared object pulls in EAL's, but
 # nothing calls rte_eal_init. DPDK's headers need rte_config.h first and are
 # included as system headers so that -Wall -Wextra judges our code only.
-# Recursive '=' so pkg-config runs only after deps-quiet installed libdpdk-dev.
+# Recursive '=' so pkg-config runs only after deps-bench installed libdpdk-dev.
 BENCH_BIN := $(BUILD)/bench/shmring-bench
-# usdt_cost.c and wake.c are programs of their own (make bench-usdt, bench-wake).
-BENCH_SRCS := $(filter-out bench/usdt_cost.c bench/wake.c,$(wildcard bench/*.c))
+# usdt_cost.c, wake.c and bridge.c are programs of their own (make bench-usdt,
+# bench-wake, bench-bridge).
+BENCH_SRCS := $(filter-out bench/usdt_cost.c bench/wake.c bench/bridge.c,$(wildcard bench/*.c))
 BENCH_OBJS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/obj/%.o)
 BENCH_CFLAGS = $(BASE_CFLAGS) -Itests \
 	$(patsubst -I%,-isystem %,$(shell pkg-config --cflags-only-I libdpdk)) \
@@ -359,12 +578,12 @@ $(BENCH_BIN): $(BENCH_OBJS) $(LIB_A)
 
 bench-build: $(BENCH_BIN)
 
-bench: deps-quiet
+bench: deps-bench
 	@$(MAKE) --no-print-directory bench-build
 	$(BENCH_BIN) run --quick --out $(BENCH_OUT) $(BENCH_ARGS)
 	gnuplot -e "dir='$(BENCH_OUT)'" bench/plot.gp
 
-bench-full: deps-quiet
+bench-full: deps-bench
 	@$(MAKE) --no-print-directory bench-build
 	$(BENCH_BIN) run --full --out $(BENCH_OUT) $(BENCH_ARGS)
 	gnuplot -e "dir='$(BENCH_OUT)'" bench/plot.gp

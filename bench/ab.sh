@@ -17,7 +17,8 @@ shift 4
 figure() {
 	local bin=$1
 	shift
-	"$bin" "$cmd" "$@" --reps 1 | tail -1 | awk '{ for (i = 1; i <= NF; i++)
+	"$bin" "$cmd" "$@" --reps 1 | grep -E '^  [a-z]' | grep -v '^  transport' | tail -1 |
+		awk '{ for (i = 1; i <= NF; i++)
 		if ($i ~ /^[0-9.]+$/) { print $i; exit } }'
 }
 

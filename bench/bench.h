@@ -30,6 +30,7 @@ enum wait_mode {
 	WAIT_BLOCK, /* blocking calls: the library's spin budget, then a futex */
 	WAIT_SLEEP, /* blocking calls with no spin budget: every wait sleeps */
 	WAIT_FD,    /* try calls, and poll(shmring_fd()) on EAGAIN; no spin budget */
+	WAIT_ZC,    /* zero-copy: messages written and checked in place (busy) */
 	WAIT_MODES
 };
 
@@ -76,10 +77,16 @@ struct xp_ops {
 	/* Messages moved (0 when full or empty), or -1 with errno. */
 	long (*push_burst)(void *h, const void *elems, size_t n);
 	long (*pop_burst)(void *h, void *elems, size_t n);
+	/* WAIT_ZC: one element lent in place (NULL when full or empty, or on an
+	 * error with errno set), then handed on. */
+	void *(*reserve)(void *h);
+	int (*commit)(void *h);
+	const void *(*peek)(void *h);
+	int (*release)(void *h);
 };
 
 extern const struct xp_ops xp_shmring, xp_rte_ring, xp_rte_ring_rts, xp_ck_ring, xp_pipe,
-	xp_seqpacket, xp_eventfd;
+	xp_seqpacket, xp_eventfd, xp_mqueue;
 
 const char *policy_name(enum shmring_policy p);
 const char *mode_name(enum wait_mode m);

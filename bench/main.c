@@ -26,7 +26,7 @@ static const char usage[] =
 	"  -p POL    spsc | mpsc | mpmc            (spsc)\n"
 	"  -e BYTES  element size                  (64)\n"
 	"  -c N      capacity                      (1024)\n"
-	"  -m MODE   busy | block | sleep          (busy)\n"
+	"  -m MODE   busy | block | sleep | fd | zc (busy)\n"
 	"  -b N      burst size, busy mode only    (1)\n"
 	"  -P N -C N producers, consumers          (from the policy: 1x1, 2x1, 2x2)\n"
 	"  --ms MS   length of each trial          (500)\n"
@@ -226,15 +226,17 @@ static int cmd_one(struct cli *a, bool latency)
 	s.lat = s.tp;
 	s.lat.lat_samples = 4000000;
 	rc = suite_run(&s);
-	if (!rc)
+	if (!rc) {
 		report_tables(&s, stdout);
+		report_placement(&s, stdout);
+	}
 	suite_free(&s);
 	return rc ? 1 : 0;
 }
 
-static const char *const transport_names[] = { "shmring",    "rte_ring", "rte_ring-rts",
-					       "ck_ring",    "pipe",	 "seqpacket",
-					       "eventfd+shm" };
+static const char *const transport_names[] = { "shmring",     "rte_ring", "rte_ring-rts",
+					       "ck_ring",     "pipe",	  "seqpacket",
+					       "eventfd+shm", "mqueue" };
 #define NTRANSPORTS (sizeof(transport_names) / sizeof(transport_names[0]))
 
 /* cost: each transport that can run the configuration (the rings polled,

@@ -3,7 +3,9 @@
  * One end of a channel as a process drives it: the transport handle, a
  * message buffer, and how it waits. The same put/get run every transport, so
  * the harness costs each one the same: one indirect call per message (per
- * burst), and a pause instruction per failed try in busy mode.
+ * burst). In busy mode a failed try is retried at once, without a pause or
+ * any other backoff of the harness's own: what a transport does when its
+ * peer spins on it is part of what is measured (issue 10).
  */
 #ifndef SHMRING_BENCH_SIDE_H
 #define SHMRING_BENCH_SIDE_H
@@ -21,6 +23,7 @@ struct side {
 	size_t elem;
 	unsigned burst;
 	bool wait; /* blocking calls instead of try calls */
+	bool zc;   /* zero-copy: reserve/commit, peek/release */
 };
 
 static inline int side_open(struct side *s, struct trial *t, unsigned chan,
@@ -31,7 +34,8 @@ static inline int side_open(struct side *s, struct trial *t, unsigned chan,
 	s->ops = t->ops;
 	s->elem = t->cfg.elem;
 	s->burst = t->cfg.burst ? t->cfg.burst : 1;
-	s->wait = t->cfg.mode != WAIT_BUSY;
+	s->wait = t->cfg.mode != WAIT_BUSY && t->cfg.mode != WAIT_ZC;
+	s->zc = t->cfg.mode == WAIT_ZC;
 	s->buf = aligned_alloc(128, (len + 127) & ~(size_t)127);
 	if (!s->buf)
 		return -1;
@@ -55,7 +59,7 @@ static inline int put(struct side *s, const void *m)
 	if (s->wait)
 		return s->ops->push_wait(s->h, m) == 1 ? 0 : -1;
 	while ((rc = s->ops->push(s->h, m)) == 0)
-		cpu_relax();
+		;
 	return rc == 1 ? 0 : -1;
 }
 
@@ -67,7 +71,7 @@ static inline int get(struct side *s, void *m)
 	if (s->wait)
 		return s->ops->pop_wait(s->h, m) == 1 ? 0 : -1;
 	while ((rc = s->ops->pop(s->h, m)) == 0)
-		cpu_relax();
+		;
 	return rc == 1 ? 0 : -1;
 }
 
@@ -79,8 +83,6 @@ static inline int put_burst(struct side *s, const unsigned char *m, size_t n)
 
 		if (k < 0)
 			return -1;
-		if (!k)
-			cpu_relax();
 		m += (size_t)k * s->elem;
 		n -= (size_t)k;
 	}
@@ -93,8 +95,31 @@ static inline long get_burst(struct side *s, unsigned char *m, size_t n)
 	long k;
 
 	while ((k = s->ops->pop_burst(s->h, m, n)) == 0)
-		cpu_relax();
+		;
 	return k;
+}
+
+/* Zero-copy: an element to write in place, spinning while full; NULL with
+ * errno on an error. */
+static inline void *lend_in(struct side *s)
+{
+	void *p;
+
+	while (!(p = s->ops->reserve(s->h)))
+		if (errno != EAGAIN)
+			return NULL;
+	return p;
+}
+
+/* Zero-copy: an element to read in place, spinning while empty. */
+static inline const void *lend_out(struct side *s)
+{
+	const void *p;
+
+	while (!(p = s->ops->peek(s->h)))
+		if (errno != EAGAIN)
+			return NULL;
+	return p;
 }
 
 #endif /* SHMRING_BENCH_SIDE_H */

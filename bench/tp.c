@@ -70,6 +70,17 @@ static int consume(struct trial *t, unsigned index, struct side *s, struct tally
 	for (;;) {
 		long n = 1;
 
+		if (s->zc) {
+			const void *m = lend_out(s);
+			int rc = m ? tally_msg(v, m, s->elem) : -1;
+
+			if (!m || s->ops->release(s->h))
+				return -1;
+			if (rc)
+				return rc < 0 ? -2 : 0;
+			atomic_store_explicit(progress, v->total, memory_order_relaxed);
+			continue;
+		}
 		if (s->burst > 1)
 			n = get_burst(s, s->buf, s->burst);
 		else if (get(s, s->buf))
@@ -131,6 +142,16 @@ static int64_t produce(struct side *s, uint32_t id, _Atomic uint32_t *stop)
 	for (seq = 0;; seq++) {
 		if (atomic_load_explicit(stop, memory_order_relaxed))
 			break;
+		if (s->zc) {
+			void *m = lend_in(s);
+
+			if (!m)
+				return -1;
+			vmsg_stamp(m, s->elem, id, seq);
+			if (s->ops->commit(s->h))
+				return -1;
+			continue;
+		}
 		vmsg_stamp(s->buf, s->elem, id, seq);
 		if (put(s, s->buf))
 			return -1;

@@ -6,6 +6,8 @@
  *    the same bytes as the ring (up to /proc/sys/fs/pipe-max-size);
  *  - AF_UNIX SOCK_SEQPACKET: one send and one recv per message, default
  *    socket buffers;
+ *  - POSIX message queue (mq_send/mq_receive, the kernel's own named message
+ *    queue): sized to the ring's capacity as far as the limits allow;
  *  - eventfd-signalled shared memory: messages in a plain array in the
  *    segment; an "items" eventfd counts what the producer published and a
  *    "spaces" eventfd hands freed slots back. The producer writes "items"
@@ -18,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <mqueue.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,4 +296,85 @@ const struct xp_ops xp_eventfd = {
 	.close = os_close,
 	.push_wait = efd_push,
 	.pop_wait = efd_pop,
+};
+
+/* ---- POSIX message queue ----------------------------------------------------- */
+
+/* The most messages a queue may hold: /proc/sys/fs/mqueue/msg_max, which a
+ * process with CAP_SYS_RESOURCE may exceed up to the kernel's hard limit. */
+static long mq_limit(void)
+{
+	long v = 10;
+	FILE *f = fopen("/proc/sys/fs/mqueue/msg_max", "r");
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = 10;
+		fclose(f);
+	}
+	return v;
+}
+
+static int mq_setup(struct xp_chan *ch, const struct xp_cfg *c)
+{
+	char name[64];
+	struct mq_attr a = { .mq_maxmsg = (long)c->cap, .mq_msgsize = (long)c->elem };
+	mqd_t q;
+
+	snprintf(name, sizeof(name), "/shmring-bench-%d-%p", (int)getpid(), (void *)ch);
+	q = mq_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600, &a);
+	if (q == (mqd_t)-1 && errno == EINVAL) {
+		/* Above what we may ask for: the largest queue we may have. */
+		long max = mq_limit();
+
+		a.mq_maxmsg = a.mq_maxmsg < max ? a.mq_maxmsg : max;
+		q = mq_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600, &a);
+	}
+	if (q == (mqd_t)-1)
+		return -1;
+	mq_unlink(name); /* nothing left behind, even after a crash */
+	ch->fd[0] = q;
+	return 0;
+}
+
+static void *mq_open_h(struct xp_chan *ch, const struct xp_cfg *c, enum shmring_role role)
+{
+	(void)role;
+	return os_handle(ch->fd[0], c);
+}
+
+static int mq_push(void *hp, const void *elem)
+{
+	struct os_h *h = hp;
+	int rc;
+
+	while ((rc = mq_send(h->fd, elem, h->elem, 0)) < 0 && errno == EINTR)
+		;
+	return rc ? -1 : 1;
+}
+
+static int mq_pop(void *hp, void *elem)
+{
+	struct os_h *h = hp;
+	ssize_t n;
+
+	while ((n = mq_receive(h->fd, elem, h->elem, NULL)) < 0 && errno == EINTR)
+		;
+	if (n != (ssize_t)h->elem && n >= 0)
+		errno = EMSGSIZE;
+	return n == (ssize_t)h->elem ? 1 : -1;
+}
+
+const struct xp_ops xp_mqueue = {
+	.name = "mqueue",
+	.policies = 1u << SHMRING_SPSC | 1u << SHMRING_MPSC | 1u << SHMRING_MPMC,
+	.modes = 1u << WAIT_BLOCK,
+	.variant = os_variant,
+	.memsize = os_nomem,
+	.setup = mq_setup,
+	.teardown = os_teardown,
+	.open = mq_open_h,
+	.close = os_close,
+	.push_wait = mq_push,
+	.pop_wait = mq_pop,
 };

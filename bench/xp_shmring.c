@@ -123,6 +123,44 @@ static int shm_pop(void *h, void *elem)
 	return rc;
 }
 
+/* Zero-copy: NULL with EAGAIN when full or empty, as the try calls say it. */
+static void *lent(ssize_t n, void *p)
+{
+	if (n == 1)
+		return p;
+	if (n == 0)
+		errno = EAGAIN;
+	return NULL;
+}
+
+static void *shm_reserve(void *h)
+{
+	size_t stride;
+	void *p = NULL;
+	ssize_t n = shmring_reserve(((struct shm_h *)h)->r, 1, &p, &stride);
+
+	return lent(n, p);
+}
+
+static int shm_commit(void *h)
+{
+	return shmring_commit(((struct shm_h *)h)->r, 1);
+}
+
+static const void *shm_peek(void *h)
+{
+	size_t stride;
+	void *p = NULL;
+	ssize_t n = shmring_peek(((struct shm_h *)h)->r, 1, &p, &stride);
+
+	return lent(n, p);
+}
+
+static int shm_release(void *h)
+{
+	return shmring_release(((struct shm_h *)h)->r, 1);
+}
+
 static long shm_push_burst(void *h, const void *elems, size_t n)
 {
 	return shmring_push_burst(((struct shm_h *)h)->r, elems, n);
@@ -136,7 +174,8 @@ static long shm_pop_burst(void *h, void *elems, size_t n)
 const struct xp_ops xp_shmring = {
 	.name = "shmring",
 	.policies = 1u << SHMRING_SPSC | 1u << SHMRING_MPSC | 1u << SHMRING_MPMC,
-	.modes = 1u << WAIT_BUSY | 1u << WAIT_BLOCK | 1u << WAIT_SLEEP | 1u << WAIT_FD,
+	.modes = 1u << WAIT_BUSY | 1u << WAIT_BLOCK | 1u << WAIT_SLEEP | 1u << WAIT_FD |
+		 1u << WAIT_ZC,
 	.bursts = true,
 	.variant = shm_variant,
 	.memsize = shm_memsize,
@@ -150,4 +189,8 @@ const struct xp_ops xp_shmring = {
 	.pop_wait = shm_pop,
 	.push_burst = shm_push_burst,
 	.pop_burst = shm_pop_burst,
+	.reserve = shm_reserve,
+	.commit = shm_commit,
+	.peek = shm_peek,
+	.release = shm_release,
 };

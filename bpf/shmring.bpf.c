@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: MIT
+// SPDX-License-Identifier: MIT OR GPL-2.0-only
 /*
  * shmring's eBPF tracer (libbpf CO-RE): attached by `shmring trace` to the
  * library's USDT probes, it keeps per-ring statistics in a per-CPU hash map
@@ -12,6 +12,9 @@
 
 #include "shmring_trace.h"
 
+/* The USDT argument readers call bpf_probe_read_user, a GPL-only helper: the
+ * kernel loads this program only with a GPL-compatible license string. This
+ * file alone is dual licensed for that reason (see LICENSE). */
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /* Set by user space before load: trace only this process (0: all). */

@@ -67,9 +67,13 @@ static inline int start_clients(const char *base, int n, unsigned long count, pi
 		if (pids[i] == 0) {
 			sigset_t all;
 
-			/* The server blocks signals to read them from a signalfd. */
+			/* The server blocks signals to read them from a signalfd,
+			 * or handles them (libuv): the clients take the default
+			 * action, so that reap_clients' SIGTERM ends them. */
 			sigfillset(&all);
 			sigprocmask(SIG_UNBLOCK, &all, NULL);
+			signal(SIGINT, SIG_DFL);
+			signal(SIGTERM, SIG_DFL);
 			_exit(client_main(base, i, count));
 		}
 	}

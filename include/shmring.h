@@ -9,6 +9,16 @@
  *  - The data path never touches errno on success.
  *  - Options structs start with `size_t sz` (use SHMRING_OPTS) so they can
  *    grow without breaking the ABI; NULL means "all defaults".
+ *
+ * Thread safety. Every comment below says which calls may run at once:
+ *  - "MT-safe": from any thread, at the same time as any call, on the same
+ *    or other handles (except the close of the handle it uses).
+ *  - "one thread per handle": calls on one handle (a ring, a memory segment,
+ *    an endpoint's tx or rx ring) must not overlap; calls on different
+ *    handles may, whatever ring or process they belong to. Several threads
+ *    that produce (or consume) on one MPSC/MPMC ring each open a handle.
+ *  - close calls: no other call on that handle during or after it.
+ * A handle belongs to the process that opened it (see shmring_close).
  */
 #ifndef SHMRING_H
 #define SHMRING_H
@@ -26,8 +36,19 @@ extern "C" {
 #define SHMRING_API __attribute__((visibility("default")))
 #endif
 
+/* The version this program is compiled against. The Makefile reads these
+ * three lines: they are the one place the version is written. */
 #define SHMRING_VERSION_MAJOR 0
 #define SHMRING_VERSION_MINOR 1
+#define SHMRING_VERSION_PATCH 0
+
+/* The version of the library the program runs with, which may be newer than
+ * the macros (same major: compatible): "MAJOR.MINOR.PATCH", a static string,
+ * and its parts. Never fail; safe from any thread. */
+SHMRING_API const char *shmring_version(void);
+SHMRING_API int shmring_version_major(void);
+SHMRING_API int shmring_version_minor(void);
+SHMRING_API int shmring_version_patch(void);
 
 /* ------------------------------------------------------------------------ */
 /* Options                                                                  */
@@ -39,6 +60,8 @@ enum {
 	SHMRING_F_NOHUGE = 1u << 1, /* local: do not try MAP_HUGETLB first */
 	SHMRING_F_MLOCK = 1u << 2,  /* lock the segment in RAM; open fails if it can't */
 	SHMRING_F_NUMA = 1u << 3,   /* bind the segment to opts.numa_node */
+	SHMRING_F_EINTR = 1u << 4,  /* blocking calls return EINTR when a signal
+				       handler ran while they slept */
 };
 
 /* Backends for the pollable fd (shmring_fd); see DESIGN.md §5. */
@@ -48,10 +71,14 @@ enum shmring_fd_backend {
 	SHMRING_FD_THREAD,   /* eventfd fed by a waiter thread */
 };
 
+/* How long blocking calls spin before they sleep when opts.spin_ns is 0. */
+#define SHMRING_DEFAULT_SPIN_NS 20000L
+
 struct shmring_opts {
 	size_t sz;	       /* sizeof(struct shmring_opts) as the caller knows it */
 	unsigned int flags;    /* SHMRING_F_* */
-	unsigned int mode;     /* permissions of a new shm segment; 0 means 0600 */
+	mode_t mode;	       /* permissions of a new shm segment; 0 means 0600
+				  (mode_t is unsigned int on Linux: same ABI) */
 	int numa_node;	       /* node for SHMRING_F_NUMA */
 	int fd_backend;	       /* enum shmring_fd_backend */
 	long spin_ns;	       /* blocking calls spin this long before sleeping;
@@ -77,7 +104,7 @@ struct shmring_mem;
 /* Anonymous private memory, visible to this process only (a forked child gets
  * a copy-on-write copy, not a shared view). Tries huge pages first and falls
  * back to normal pages silently. The size rounds up to the page.
- * errno: EINVAL (size 0 or too large to round), ENOMEM. */
+ * errno: EINVAL (size 0 or too large to round), ENOMEM. MT-safe. */
 SHMRING_API struct shmring_mem *shmring_mem_local(size_t size);
 SHMRING_API struct shmring_mem *shmring_mem_local_opts(size_t size,
 						       const struct shmring_opts *opts);
@@ -87,13 +114,15 @@ SHMRING_API struct shmring_mem *shmring_mem_local_opts(size_t size,
  * with '/'; it must not contain another '/'. Two processes that create the same
  * name at once both succeed and map the same segment.
  * errno: EINVAL (NULL/empty/bad name, size 0, or size differs from the existing
- * segment's), ENAMETOOLONG, EACCES, ENOMEM, as shm_open/mmap report. */
+ * segment's), ENAMETOOLONG, EACCES, ENOMEM, as shm_open/mmap report. MT-safe,
+ * also when threads open one name at once. */
 SHMRING_API struct shmring_mem *shmring_mem_shm(const char *name, size_t size);
 SHMRING_API struct shmring_mem *shmring_mem_shm_opts(const char *name, size_t size,
 						     const struct shmring_opts *opts);
 
 /* Pointer to OFFSET bytes into the segment.
- * errno: EINVAL (NULL mem), ERANGE (offset >= size). */
+ * errno: EINVAL (NULL mem), ERANGE (offset >= size).
+ * get, size, huge, mbind and mlock are MT-safe: they do not change the handle. */
 SHMRING_API void *shmring_mem_get(struct shmring_mem *mem, size_t offset);
 /* Mapped size: the requested size rounded up to the (huge) page. 0 for NULL. */
 SHMRING_API size_t shmring_mem_size(const struct shmring_mem *mem);
@@ -107,13 +136,14 @@ SHMRING_API int shmring_mem_mbind(struct shmring_mem *mem, int node);
  * reports (beyond RLIMIT_MEMLOCK without CAP_IPC_LOCK); the segment stays
  * usable after a failure. */
 SHMRING_API int shmring_mem_mlock(struct shmring_mem *mem);
-/* Unmap and free the handle. Never unlinks a shared segment. NULL is a no-op. */
+/* Unmap and free the handle. Never unlinks a shared segment. NULL is a no-op.
+ * Rings attached to the segment must be closed first. */
 SHMRING_API void shmring_mem_close(struct shmring_mem *mem);
 /* Remove NAME (from /dev/shm and from a mounted hugetlbfs). Returns 0 when it
- * did not exist. errno: EINVAL, ENAMETOOLONG, EACCES. */
+ * did not exist. errno: EINVAL, ENAMETOOLONG, EACCES. MT-safe. */
 SHMRING_API int shmring_mem_unlink(const char *name);
 
-/* The same operations on any address range (ADDR page-aligned). */
+/* The same operations on any address range (ADDR page-aligned). MT-safe. */
 SHMRING_API int shmring_mbind(void *addr, size_t size, int node);
 SHMRING_API int shmring_mlock(void *addr, size_t size);
 
@@ -142,7 +172,8 @@ struct shmring;
  * held by a live process: a second SPSC producer, a second SPSC/MPSC
  * consumer; a role whose holder died is taken over), EPROTO (NAME is not a
  * shmring segment of this version, or its header contradicts the file),
- * ENAMETOOLONG, EACCES, ENOMEM. */
+ * ENAMETOOLONG, EACCES, ENOMEM. MT-safe, also when threads open one ring at
+ * once: each call returns a handle of its own. */
 SHMRING_API struct shmring *shmring_producer(enum shmring_policy policy, const char *name,
 					     size_t elem_size, size_t capacity,
 					     const struct shmring_opts *opts);
@@ -151,33 +182,40 @@ SHMRING_API struct shmring *shmring_consumer(enum shmring_policy policy, const c
 					     const struct shmring_opts *opts);
 
 /* Bytes a ring needs inside caller memory (header page, slots, guard line).
- * Returns 0 with errno EINVAL for a bad policy, zero or overflowing sizes. */
+ * Returns 0 with errno EINVAL for a bad policy, zero or overflowing sizes.
+ * MT-safe. */
 SHMRING_API size_t shmring_memsize(enum shmring_policy policy, size_t elem_size,
 				   size_t capacity);
 /* Place a ring at OFFSET (a multiple of 128) in any segment, local (threads)
  * or shared (processes). The first attach initialises it.
- * errno: as shmring_producer, and EINVAL if the ring does not fit. */
+ * errno: as shmring_producer, and EINVAL if the ring does not fit. MT-safe,
+ * also when threads attach one ring at once. */
 SHMRING_API struct shmring *shmring_attach(struct shmring_mem *mem, size_t offset,
 					   enum shmring_policy policy,
 					   enum shmring_role role, size_t elem_size,
 					   size_t capacity,
 					   const struct shmring_opts *opts);
-/* Release the role and unmap. Never unlinks. NULL is a no-op. A handle
- * belongs to the process that opened it: in a forked child, close inherited
- * handles (this unmaps without touching the parent's role) and open new ones;
- * pushing or popping through an inherited handle races with the parent. */
+/* Release the role and unmap. Never unlinks. NULL is a no-op. An outstanding
+ * reservation or peek is given back. A handle belongs to the process that
+ * opened it: in a forked child, data calls on an inherited handle fail with
+ * EBADF; close it there (this unmaps without touching the parent's role) and
+ * open new ones. No other call on RING may run during or after it. */
 SHMRING_API void shmring_close(struct shmring *ring);
-/* Remove NAME. 0 if it did not exist. errno: EINVAL, ENAMETOOLONG, EACCES. */
+/* Remove NAME. 0 if it did not exist. errno: EINVAL, ENAMETOOLONG, EACCES.
+ * MT-safe. Handles open on NAME keep working on the removed segment. */
 SHMRING_API int shmring_unlink(const char *name);
 
 /* Data path. Elements are exactly the ring's elem_size bytes, copied in and
  * out. errno on failure (never touched on success):
  *   EAGAIN    try_*: full (push) or empty (pop)
- *   ETIMEDOUT timed_*: TIMEOUT_NS (relative, CLOCK_MONOTONIC) passed
+ *   ETIMEDOUT timed_*: TIMEOUT_NS (relative, CLOCK_MONOTONIC) passed; a
+ *             TIMEOUT_NS of 0 gives it whenever the call cannot complete at
+ *             once (a try_* that reports ETIMEDOUT instead of EAGAIN)
  *   EINVAL    NULL argument, or a push on a consumer (pop on a producer)
  *   EPROTO    the shared segment was overwritten with inconsistent indices
  * Blocking calls spin for opts.spin_ns, then sleep on a futex; they restart
- * after signals. */
+ * after signals. One thread per handle: several threads push (pop) on one
+ * MPSC/MPMC ring at once through a handle each. */
 SHMRING_API int shmring_try_push(struct shmring *ring, const void *elem);
 SHMRING_API int shmring_push(struct shmring *ring, const void *elem);
 SHMRING_API int shmring_timed_push(struct shmring *ring, const void *elem,
@@ -187,7 +225,8 @@ SHMRING_API int shmring_pop(struct shmring *ring, void *elem);
 SHMRING_API int shmring_timed_pop(struct shmring *ring, void *elem, uint64_t timeout_ns);
 
 /* Move up to N elements (packed, elem_size apart) without blocking. Returns
- * how many moved (0 when full or empty), or -1 with EINVAL / EPROTO. */
+ * how many moved (0 when full or empty), or -1 with EINVAL / EPROTO.
+ * One thread per handle. */
 SHMRING_API ssize_t shmring_push_burst(struct shmring *ring, const void *elems, size_t n);
 SHMRING_API ssize_t shmring_pop_burst(struct shmring *ring, void *elems, size_t n);
 
@@ -219,6 +258,16 @@ SHMRING_API ssize_t shmring_peek(struct shmring *ring, size_t n, void **first,
 				 size_t *stride);
 SHMRING_API int shmring_release(struct shmring *ring, size_t n);
 
+/* Makes blocking calls on RING (push, pop, timed_*, shmring_wait) return -1
+ * with ECANCELED, those sleeping now included, and every one made after it:
+ * the way to stop a thread blocked in shmring_pop for shutdown. Try calls and
+ * zero-copy calls are not affected. Async-signal-safe: it may be called from
+ * a SIGTERM handler. 0, or -1 with EINVAL. (For a signal that should end
+ * just the sleep it interrupts, open the handle with SHMRING_F_EINTR; a
+ * signal that arrives while the call still spins, before it sleeps, is not
+ * seen by it: shmring_cancel has no such window.) */
+SHMRING_API int shmring_cancel(struct shmring *ring);
+
 /* Blocks until this handle's next try call, reserve or peek can succeed:
  * 0, or -1 with ETIMEDOUT (TIMEOUT_NS passed; UINT64_MAX: never), EBUSY
  * (a borrow is outstanding), EBADF, EINVAL. It may return 0 without
@@ -235,7 +284,8 @@ SHMRING_API uint64_t shmring_position(const struct shmring *ring);
 
 /* State, as of the call (other processes move it on). For MPSC/MPMC, pending
  * counts positions producers have claimed, including any still being
- * written. A NULL ring gives 0 (empty: true, full: false) and EINVAL. */
+ * written. A NULL ring gives 0 (empty: true, full: false) and EINVAL.
+ * MT-safe: they read shared indices and the handle's fixed geometry. */
 SHMRING_API size_t shmring_available(const struct shmring *ring); /* free slots */
 SHMRING_API size_t shmring_pending(const struct shmring *ring);	  /* queued items */
 SHMRING_API bool shmring_full(const struct shmring *ring);
@@ -256,14 +306,19 @@ SHMRING_API size_t shmring_elem_size(const struct shmring *ring);
  * between unrelated processes that share only the ring's name.
  * Backend (opts.fd_backend, or SHMRING_FD_BACKEND=uring|thread in the
  * environment; default: the first that works): io_uring FUTEX_WAIT on the
- * ring's futex word (Linux >= 6.7; the fd is an io_uring fd, so epoll_wait
- * may return EINTR while the kernel runs io_uring task work: retry), or an
- * eventfd fed by a waiter thread. Calling it again returns the same fd.
+ * ring's futex word (Linux >= 6.7; the fd is an eventfd the io_uring rings
+ * when the wait completes, with deferred task work, so waking does not
+ * interrupt the caller's epoll_wait; before Linux 6.1 the io_uring fd itself,
+ * and epoll_wait may then return EINTR: retry), or an eventfd fed by a waiter
+ * thread. Calling it again returns the same fd. A handle whose fd is armed
+ * from one thread and then another costs a new io_uring each time the
+ * thread changes (the fd stays the same).
  * errno: EINVAL, ENOTSUP (the backend asked for is missing), EMFILE, ENOMEM,
- * EPERM (io_uring forced but disabled). */
+ * EPERM (io_uring forced but disabled). One thread per handle (the first
+ * call creates the fd; the data calls re-arm it). */
 SHMRING_API int shmring_fd(struct shmring *ring);
 /* The backend behind shmring_fd: SHMRING_FD_URING or SHMRING_FD_THREAD, or
- * -1 with EINVAL if the handle has no fd. */
+ * -1 with EINVAL if the handle has no fd. One thread per handle. */
 SHMRING_API int shmring_fd_backend(const struct shmring *ring);
 
 /* Results of shmring_arm. */
@@ -281,7 +336,8 @@ enum {
  * cannot issue membarrier, e.g. under a seccomp filter, while some publisher
  * of the ring skips its fence: a wakeup may come late, so wake up every
  * SHMRING_ARM_POLL_NS to look), or -1 with EINVAL. Any wakeup means "try
- * again". include/shmring/uring.h wraps it as shmring_prep_wait(). */
+ * again". include/shmring/uring.h wraps it as shmring_prep_wait().
+ * One thread per handle. */
 SHMRING_API int shmring_arm(struct shmring *ring, const uint32_t **word,
 			    uint32_t *expected);
 
@@ -295,7 +351,11 @@ struct shmring_endpoint;
 
 /* Side A produces on NAME_AB and consumes NAME_BA; side B the reverse.
  * errno: as shmring_producer (EBUSY when the side is already open for SPSC
- * and MPSC), ENAMETOOLONG if NAME_AB does not fit NAME_MAX. */
+ * and MPSC), ENAMETOOLONG if NAME_AB does not fit NAME_MAX. MT-safe.
+ * An endpoint is two handles: the send calls and endpoint_available use its
+ * tx ring, the receive calls, endpoint_pending and endpoint_fd its rx ring,
+ * and the handle rules hold for each, so one thread may send while another
+ * receives. endpoint_close closes both. */
 SHMRING_API struct shmring_endpoint *
 shmring_endpoint_open(enum shmring_policy policy, enum shmring_side side,
 		      const char *name, size_t elem_size, size_t capacity,
@@ -319,7 +379,7 @@ SHMRING_API int shmring_endpoint_fd(struct shmring_endpoint *ep);
 SHMRING_API struct shmring *shmring_endpoint_tx(struct shmring_endpoint *ep);
 SHMRING_API struct shmring *shmring_endpoint_rx(struct shmring_endpoint *ep);
 SHMRING_API void shmring_endpoint_close(struct shmring_endpoint *ep);
-/* Removes NAME_AB and NAME_BA; 0 if they did not exist. */
+/* Removes NAME_AB and NAME_BA; 0 if they did not exist. MT-safe. */
 SHMRING_API int shmring_endpoint_unlink(const char *name);
 
 /* ------------------------------------------------------------------------ */
@@ -377,7 +437,7 @@ struct shmring_info {
  * errno: EINVAL (NULL/bad name, NULL out, out->sz unset: < sizeof(size_t)),
  * ENAMETOOLONG, ENOENT, EACCES, EPROTO (not a shmring ring of this version,
  * not initialised yet, or a header that contradicts the file), as open(2)
- * and pread(2) report. */
+ * and pread(2) report. MT-safe. */
 SHMRING_API int shmring_stat(const char *name, struct shmring_info *out);
 
 #ifdef __cplusplus

@@ -5,6 +5,11 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+/* shmring_opts.mode was an unsigned int before it was a mode_t: callers
+ * built against either header must see one layout. */
+_Static_assert(sizeof(mode_t) == sizeof(unsigned int) && (mode_t)-1 > 0,
+	       "mode_t must be an unsigned int for shmring_opts' ABI");
+
 int shmring__opts_read(const struct shmring_opts *opts, struct shmring__opts *out)
 {
 	const size_t known = sizeof(struct shmring_opts);
@@ -43,8 +48,9 @@ int shmring__opts_read(const struct shmring_opts *opts, struct shmring__opts *ou
 	if (OPT_HAS(trusted_uid))
 		out->trusted_uid = opts->trusted_uid;
 #undef OPT_HAS
-	if (out->flags & ~(unsigned int)(SHMRING_F_HUGE | SHMRING_F_NOHUGE |
-					 SHMRING_F_MLOCK | SHMRING_F_NUMA))
+	if (out->flags &
+	    ~(unsigned int)(SHMRING_F_HUGE | SHMRING_F_NOHUGE | SHMRING_F_MLOCK |
+			    SHMRING_F_NUMA | SHMRING_F_EINTR))
 		return shmring__err(EINVAL);
 	if (out->mode & ~07777u)
 		return shmring__err(EINVAL);

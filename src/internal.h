@@ -13,11 +13,11 @@
 #include <string.h>
 #include <sys/types.h>
 
-#define SHMRING_DEFAULT_SPIN_NS 20000L
-#define SHMRING_DEFAULT_MODE	0600u
+#define SHMRING_DEFAULT_MODE 0600u
 
-#define likely(x)   __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#define likely(x)     __builtin_expect(!!(x), 1)
+#define unlikely(x)   __builtin_expect(!!(x), 0)
 
 /* Every error return goes through these two, so the convention (-1 or NULL
  * with errno set) lives in one place. */

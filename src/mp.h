@@ -64,6 +64,17 @@ static inline int mp_start(const struct shmring *r, _Atomic uint64_t *hint, uint
 	return 0;
 }
 
+/* A walk ended at MP_WALK_MAX before it found its slot or the end: keep where
+ * it got to (P: everything before it is behind us for good) and say so, so
+ * that waits do not sleep on it (wait.c: attempt) and arms report progress:
+ * a slot may be ready further on. */
+static inline int mp_walk_cut(struct shmring *r, uint64_t p)
+{
+	r->pos = p;
+	r->walk_cut = true;
+	return -EAGAIN;
+}
+
 /* ---- producers -------------------------------------------------------------- */
 
 /* The first position from the hint on whose slot is FREE for it, in *P, and
@@ -112,7 +123,7 @@ static inline int mp_find_free(struct shmring *r, uint64_t *pp, uint64_t *wp)
 		r->pos = p;
 		return -EAGAIN;
 	}
-	return -EAGAIN;
+	return mp_walk_cut(r, p);
 }
 
 /* Claims up to N free slots from the first free one on (stopping at the
@@ -187,11 +198,42 @@ static inline long mp_push_n(struct shmring *r, const void *elems, size_t n)
 	return m;
 }
 
-static inline long mp_push(struct shmring *r, const void *elem)
+/* The general paths as one-element calls, out of line: the single-element
+ * fast paths below fall back on them. */
+static __attribute__((noinline)) long mp_push_slow(struct shmring *r, const void *elem)
 {
 	long m = mp_push_n(r, elem, 1);
 
 	return m < 0 ? m : 0;
+}
+
+/* One element: the slot at the later of our hint and the shared one is
+ * usually free for us; anything else (another producer was there first,
+ * full, a claim in the way) takes the general path. */
+static ALWAYS_INLINE long mp_push(struct shmring *r, const void *elem)
+{
+	uint64_t h = atomic_load_explicit(&r->hdr->head, memory_order_relaxed);
+	uint64_t p = pos_before(h, r->pos) ? r->pos : h;
+	_Atomic uint64_t *sq;
+	uint64_t w, fw;
+
+	if (unlikely((p & r->mask) >= r->cap))
+		return -EPROTO;
+	sq = seq_at(r, p);
+	fw = mp_word(r, p, MP_FREE);
+	w = fw;
+	/* acquire: as in mp_claim. */
+	if (unlikely(!atomic_compare_exchange_strong_explicit(
+		    sq, &w, fw | MP_CLAIMED | r->token, memory_order_acquire,
+		    memory_order_relaxed)))
+		return mp_push_slow(r, elem);
+	r->pos = pos_next(r, p);
+	atomic_store_explicit(&r->hdr->head, r->pos, memory_order_relaxed);
+	shmring__copy(slot_at(r, p), elem, r->elem_size);
+	/* release: as in mp_publish. READY of the same lap is FREE | READY. */
+	atomic_store_explicit(sq, fw | MP_READY, memory_order_release);
+	shmring__ec_signal(r, &r->hdr->not_empty);
+	return 0;
 }
 
 /* ---- the MPSC consumer ----------------------------------------------------- */
@@ -211,8 +253,10 @@ static inline long mpsc_ready(struct shmring *r, size_t n, bool run)
 
 		if (w == mp_word(r, p, MP_READY))
 			break;
-		if (w == mp_word(r, p, MP_FREE) || walked >= MP_WALK_MAX(r))
+		if (w == mp_word(r, p, MP_FREE))
 			return -EAGAIN;
+		if (walked >= MP_WALK_MAX(r))
+			return mp_walk_cut(r, p); /* r->pos is p already */
 		d = mp_lapdiff(r, w, p);
 		if (d >= 1) {
 			/* Skipped: only we consume, so the slot moved on
@@ -284,7 +328,7 @@ static inline int mpmc_find(struct shmring *r, uint64_t *pp, uint64_t *done)
 	if (rc)
 		return rc;
 	*done = p;
-	for (uint64_t walked = 0; walked < MP_WALK_MAX(r); walked++) {
+	for (uint64_t walked = 0;; walked++) {
 		/* relaxed: a READY word is acted on only through the CAS in
 		 * mpmc_take, which acquires. */
 		uint64_t w = atomic_load_explicit(seq_at(r, p), memory_order_relaxed);
@@ -295,6 +339,12 @@ static inline int mpmc_find(struct shmring *r, uint64_t *pp, uint64_t *done)
 			return 0;
 		}
 		if (w == mp_word(r, p, MP_FREE))
+			break;
+		/* Cut short only over done slots, which the hint keeps: a walk
+		 * past a TAKING slot ends within a lap (at d == -1 below). */
+		if (walked >= MP_WALK_MAX(r) && all_done)
+			return mp_walk_cut(r, p);
+		if (walked >= 2 * MP_WALK_MAX(r))
 			break;
 		d = mp_lapdiff(r, w, p);
 		if (d == 0 && mp_state(w) == MP_CLAIMED) {
@@ -405,6 +455,71 @@ static inline long mpmc_pop_n(struct shmring *r, void *elems, size_t n)
 	 * them was in the way. */
 	mpmc_hint(r, done == first ? p : done);
 	return m;
+}
+
+/* ---- one element, fast ------------------------------------------------------ */
+
+static __attribute__((noinline)) long mpsc_pop_slow(struct shmring *r, void *elem)
+{
+	long m = mpsc_pop_n(r, elem, 1);
+
+	return m < 0 ? m : 0;
+}
+
+/* The MPSC consumer's next slot is READY (take it) or FREE (empty); steps
+ * over skipped slots and claims in the way take the general path. */
+static ALWAYS_INLINE long mpsc_pop(struct shmring *r, void *elem)
+{
+	uint64_t p = r->pos;
+	_Atomic uint64_t *sq = seq_at(r, p);
+	/* acquire: pairs with the producer's release of READY. */
+	uint64_t w = atomic_load_explicit(sq, memory_order_acquire);
+
+	if (unlikely(w != mp_word(r, p, MP_READY)))
+		return w == mp_word(r, p, MP_FREE) ? -EAGAIN : mpsc_pop_slow(r, elem);
+	shmring__copy(elem, slot_at(r, p), r->elem_size);
+	/* release: as in mpsc_free. */
+	atomic_store_explicit(sq, mp_word(r, p + r->lap, MP_FREE), memory_order_release);
+	r->pos = pos_next(r, p);
+	atomic_store_explicit(&r->hdr->tail, r->pos, memory_order_release);
+	shmring__ec_signal(r, &r->hdr->not_full);
+	return 0;
+}
+
+static __attribute__((noinline)) long mpmc_pop_slow(struct shmring *r, void *elem)
+{
+	long m = mpmc_pop_n(r, elem, 1);
+
+	return m < 0 ? m : 0;
+}
+
+/* An MPMC consumer takes the slot at the later of the hints when it is
+ * READY; FREE there is empty; anything else takes the general path. */
+static ALWAYS_INLINE long mpmc_pop(struct shmring *r, void *elem)
+{
+	uint64_t t = atomic_load_explicit(&r->hdr->tail, memory_order_relaxed);
+	uint64_t p = pos_before(t, r->pos) ? r->pos : t;
+	_Atomic uint64_t *sq;
+	uint64_t w, rw;
+
+	if (unlikely((p & r->mask) >= r->cap))
+		return -EPROTO;
+	sq = seq_at(r, p);
+	rw = mp_word(r, p, MP_READY);
+	w = rw;
+	/* acquire: as in mpmc_take. */
+	if (unlikely(!atomic_compare_exchange_strong_explicit(
+		    sq, &w, (rw ^ MP_READY) | MP_TAKING | r->token, memory_order_acquire,
+		    memory_order_relaxed)))
+		return w == (rw ^ MP_READY) ? -EAGAIN : mpmc_pop_slow(r, elem);
+	shmring__copy(elem, slot_at(r, p), r->elem_size);
+	/* release: as in mpmc_untake. */
+	atomic_store_explicit(sq, mp_word(r, p + r->lap, MP_FREE), memory_order_release);
+	r->pos = pos_next(r, p);
+	if (pos_before(t, r->pos))
+		atomic_store_explicit(&r->hdr->tail, r->pos, memory_order_relaxed);
+	shmring__ec_signal(r, &r->hdr->not_full);
+	return 0;
 }
 
 #endif /* SHMRING_MP_H */

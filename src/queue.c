@@ -24,7 +24,7 @@ static inline long kind_error(const struct shmring *r)
 
 /* ---- the ops ----------------------------------------------------------------- */
 
-static inline long push_one(struct shmring *r, const void *elem)
+static ALWAYS_INLINE long push_one(struct shmring *r, const void *elem)
 {
 	switch (r->kind) {
 	case K_SPSC_PROD:
@@ -37,19 +37,15 @@ static inline long push_one(struct shmring *r, const void *elem)
 	}
 }
 
-static inline long pop_one(struct shmring *r, void *elem)
+static ALWAYS_INLINE long pop_one(struct shmring *r, void *elem)
 {
-	long m;
-
 	switch (r->kind) {
 	case K_SPSC_CONS:
 		return spsc_pop(r, elem);
 	case K_MPSC_CONS:
-		m = mpsc_pop_n(r, elem, 1);
-		return m < 0 ? m : 0;
+		return mpsc_pop(r, elem);
 	case K_MPMC_CONS:
-		m = mpmc_pop_n(r, elem, 1);
-		return m < 0 ? m : 0;
+		return mpmc_pop(r, elem);
 	default:
 		return kind_error(r);
 	}
@@ -84,7 +80,17 @@ static long pop_n(struct shmring *r, void *elems, size_t n)
 	}
 }
 
-/* The ops as wait.c calls them. */
+/* The ops as wait.c (and retry_cut) call them. */
+static long op_push_n(struct shmring *r, void *buf, size_t n)
+{
+	return push_n(r, buf, n);
+}
+
+static long op_pop_n(struct shmring *r, void *buf, size_t n)
+{
+	return pop_n(r, buf, n);
+}
+
 static long op_push(struct shmring *r, void *buf, size_t n)
 {
 	(void)n;
@@ -172,15 +178,34 @@ static inline int op_result(struct shmring *r, long rc, bool push)
 #define PUSH_TRACED() unlikely(SHMRING_PROBE_ON(push) | SHMRING_PROBE_ON(full))
 #define POP_TRACED()  unlikely(SHMRING_PROBE_ON(pop) | SHMRING_PROBE_ON(empty))
 
+/* A call that answered EAGAIN because its walk was cut short (mp.h: slots
+ * given back let producers run laps ahead) goes on from where the walk got
+ * to, a bounded number of times, before EAGAIN ("full", "empty") is the
+ * answer: an element may be ready further on. RC is the first answer. */
+static __attribute__((noinline)) long retry_cut(struct shmring *r, long rc,
+						shmring__op_fn op, void *buf, size_t n)
+{
+	for (int cuts = 0; rc == -EAGAIN && r->walk_cut && cuts < SHMRING_WALK_RETRIES;
+	     cuts++) {
+		r->walk_cut = false;
+		rc = op(r, buf, n);
+	}
+	return rc;
+}
+
 static __attribute__((noinline, cold)) int try_push_traced(struct shmring *r,
 							   const void *elem)
 {
-	return op_result(r, push_one(r, elem), true);
+	long rc = push_one(r, elem);
+
+	return op_result(r, rc ? retry_cut(r, rc, op_push, (void *)elem, 1) : 0, true);
 }
 
 static __attribute__((noinline, cold)) int try_pop_traced(struct shmring *r, void *elem)
 {
-	return op_result(r, pop_one(r, elem), false);
+	long rc = pop_one(r, elem);
+
+	return op_result(r, rc ? retry_cut(r, rc, op_pop, elem, 1) : 0, false);
 }
 
 int shmring_try_push(struct shmring *r, const void *elem)
@@ -192,7 +217,10 @@ int shmring_try_push(struct shmring *r, const void *elem)
 	if (PUSH_TRACED())
 		return try_push_traced(r, elem);
 	rc = push_one(r, elem);
-	return likely(rc == 0) ? 0 : op_failed(r, rc);
+	if (likely(rc == 0))
+		return 0;
+	rc = retry_cut(r, rc, op_push, (void *)elem, 1);
+	return rc == 0 ? 0 : op_failed(r, rc);
 }
 
 int shmring_try_pop(struct shmring *r, void *elem)
@@ -204,7 +232,10 @@ int shmring_try_pop(struct shmring *r, void *elem)
 	if (POP_TRACED())
 		return try_pop_traced(r, elem);
 	rc = pop_one(r, elem);
-	return likely(rc == 0) ? 0 : op_failed(r, rc);
+	if (likely(rc == 0))
+		return 0;
+	rc = retry_cut(r, rc, op_pop, elem, 1);
+	return rc == 0 ? 0 : op_failed(r, rc);
 }
 
 /* ---- blocking and timed ---------------------------------------------------------- */
@@ -230,9 +261,14 @@ static int op_wait(struct shmring *r, void *buf, uint64_t deadline, bool push)
 		return shmring__err(EINVAL);
 	rc = op(r, buf, 1);
 	if (rc == -EAGAIN) {
+		/* The wait makes syscalls (futex, membarrier, fcntl) that may set
+		 * errno on their way; a call that succeeds leaves it alone. */
+		int saved = errno;
+
 		probe_moved(r, 0, push);
 		rc = shmring__wait_op(r, push ? &r->hdr->not_full : &r->hdr->not_empty,
 				      op, buf, 1, deadline);
+		errno = saved;
 	}
 	if (rc == 0)
 		probe_moved(r, 1, push);
@@ -268,9 +304,13 @@ int shmring_wait(struct shmring *r, uint64_t timeout_ns)
 	if (r->kind == K_BORROWED || r->kind == K_FORKED)
 		return shmring__err((int)-kind_error(r));
 	rc = op_can(r, NULL, 0);
-	if (rc == -EAGAIN)
+	if (rc == -EAGAIN) {
+		int saved = errno; /* as in op_wait */
+
 		rc = shmring__wait_op(r, shmring__my_ec(r), op_can, NULL, 0,
 				      deadline_after(timeout_ns));
+		errno = saved;
+	}
 	return rc ? shmring__err((int)-rc) : 0;
 }
 
@@ -299,7 +339,10 @@ static ssize_t burst(struct shmring *r, void *elems, size_t n, bool push)
 	if (!n)
 		return 0;
 	n = n > r->cap ? (size_t)r->cap : n;
-	return burst_result(r, push ? push_n(r, elems, n) : pop_n(r, elems, n), push);
+	return burst_result(r,
+			    retry_cut(r, push ? push_n(r, elems, n) : pop_n(r, elems, n),
+				      push ? op_push_n : op_pop_n, elems, n),
+			    push);
 }
 
 ssize_t shmring_push_burst(struct shmring *r, const void *elems, size_t n)
@@ -352,7 +395,14 @@ ssize_t shmring_reserve(struct shmring *r, size_t n, void **first, size_t *strid
 		break;
 	case K_MPSC_PROD:
 	case K_MPMC_PROD:
+		r->walk_cut = false;
 		m = mp_claim(r, n, true, &p);
+		for (int cuts = 0;
+		     m == -EAGAIN && r->walk_cut && cuts < SHMRING_WALK_RETRIES;
+		     cuts++) { /* as retry_cut */
+			r->walk_cut = false;
+			m = mp_claim(r, n, true, &p);
+		}
 		break;
 	default:
 		return shmring__err((int)-kind_error(r));
@@ -375,11 +425,24 @@ ssize_t shmring_peek(struct shmring *r, size_t n, void **first, size_t *stride)
 		p = r->pos;
 		break;
 	case K_MPSC_CONS:
+		r->walk_cut = false;
 		m = mpsc_ready(r, n, true);
+		for (int cuts = 0;
+		     m == -EAGAIN && r->walk_cut && cuts < SHMRING_WALK_RETRIES;
+		     cuts++) { /* as retry_cut */
+			r->walk_cut = false;
+			m = mpsc_ready(r, n, true);
+		}
 		p = r->pos;
 		break;
 	case K_MPMC_CONS:
+		r->walk_cut = false;
 		m = mpmc_take(r, n, true, &p, &done);
+		for (int cuts = 0;
+		     m == -EAGAIN && r->walk_cut && cuts < SHMRING_WALK_RETRIES; cuts++) {
+			r->walk_cut = false;
+			m = mpmc_take(r, n, true, &p, &done);
+		}
 		if (m > 0)
 			mpmc_hint(r, done); /* not past our own slots */
 		break;

@@ -116,7 +116,7 @@ uint64_t shmring__wait_until(const struct shmring *r, uint64_t now, uint64_t dea
 			 r->sliced     ? SHMRING_ARM_POLL_NS :
 					 0;
 
-	if (r->sliced && slice > SHMRING_ARM_POLL_NS)
+	if ((r->sliced || r->walk_cut) && (!slice || slice > SHMRING_ARM_POLL_NS))
 		slice = SHMRING_ARM_POLL_NS;
 	return slice && deadline - now > slice ? now + slice : deadline;
 }

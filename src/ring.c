@@ -52,9 +52,19 @@ static int geom_compute(int policy, uint64_t elem_size, uint64_t capacity, struc
 	if (!policy_valid(policy) || !elem_size || !capacity ||
 	    elem_size > (1ull << 40) || capacity > CAPACITY_MAX)
 		return -EINVAL;
-	/* The element, 8-byte aligned, then its sequence word. */
+	/* The element from the slot's start, its sequence word in the slot's
+	 * last 8 bytes. Slots never straddle a line needlessly: up to a line,
+	 * a power of two (16, 32, 64: a line holds whole slots); beyond, whole
+	 * lines, so that an element starts on a line (vector copies) and its
+	 * word sits in its last line, written last and polled alone: a 64-byte
+	 * element takes two lines, the word's line what the consumer watches
+	 * and the element's line read once it is ready. */
 	elem8 = (elem_size + 7) & ~7ull;
 	slot = elem8 + sizeof(uint64_t);
+	if (slot <= 64)
+		slot = slot <= 16 ? 16 : slot <= 32 ? 32 : 64;
+	else
+		slot = (slot + 63) & ~63ull;
 	if (__builtin_mul_overflow(slot, capacity, &slots) || slots > (1ull << 56))
 		return -EINVAL;
 	*g = (struct geom){
@@ -62,7 +72,7 @@ static int geom_compute(int policy, uint64_t elem_size, uint64_t capacity, struc
 		.elem_size = elem_size,
 		.capacity = capacity,
 		.slot_size = slot,
-		.seq_offset = elem8,
+		.seq_offset = slot - sizeof(uint64_t),
 		.data_offset = SHMRING_HDR_SIZE,
 		/* a guard line after the slots keeps the next ring (or the
 		 * prefetcher's reach) off the last slot's line */
@@ -372,6 +382,7 @@ static struct shmring *ring_attach(struct shmring_mem *mem, size_t offset, int p
 	r->kind = kinds[policy - 1][role - 1];
 	r->real_kind = r->kind;
 	r->spin_ns = o->spin_ns;
+	r->eintr = o->flags & SHMRING_F_EINTR;
 	r->fd_backend = o->fd_backend;
 	r->pid = getpid();
 	if (name)
@@ -504,14 +515,17 @@ int shmring_unlink(const char *name)
 
 /* MPSC/MPMC head and tail are hints (mp.h) that can lag: walk from HINT
  * over the slots that show it is behind: claimed or done ones for head
- * (HEAD), done ones for tail. At most a lap. */
+ * (HEAD), done ones for tail. Given-back slots let producers run laps
+ * ahead, so a walk may take laps; it is bounded all the same. */
 static uint64_t mp_refine(const struct shmring *r, uint64_t hint, bool head)
 {
-	uint64_t p = hint;
+	uint64_t p = hint, most = SHMRING_WALK_RETRIES * r->cap;
 
 	if ((p & r->mask) >= r->cap)
 		return hint;
-	for (uint64_t i = 0; i < r->cap; i++, p = pos_next(r, p)) {
+	if (most < 65536)
+		most = 65536; /* small rings go round many laps for little */
+	for (uint64_t i = 0; i < most; i++, p = pos_next(r, p)) {
 		uint64_t w = atomic_load_explicit(seq_at(r, p), memory_order_acquire);
 		int64_t d = mp_lapdiff(r, w, p);
 
@@ -560,12 +574,12 @@ bool shmring_empty(const struct shmring *r)
 
 size_t shmring_capacity(const struct shmring *r)
 {
-	return r ? (size_t)r->cap : 0;
+	return r ? (size_t)r->cap : shmring__err0(EINVAL);
 }
 
 size_t shmring_elem_size(const struct shmring *r)
 {
-	return r ? r->elem_size : 0;
+	return r ? r->elem_size : shmring__err0(EINVAL);
 }
 
 /* ---- test hook ------------------------------------------------------------- */

@@ -142,6 +142,7 @@ struct shmring {
 	bool waiter_membarrier; /* we may issue membarrier before sleeping */
 	bool sliced;		/* our waits must wake up now and then (wait.c) */
 	bool claim_wait;	/* the last try found a claim in its way (repair.c) */
+	bool walk_cut;		/* the last try stopped walking before it knew (mp.h) */
 	/* private side state */
 	uint64_t pos;	 /* SPSC, MPSC consumer: my next position */
 	uint64_t cached; /* SPSC: the other side's position as last read */
@@ -151,6 +152,8 @@ struct shmring {
 	size_t borrowed;
 	struct shmring__stuck stuck;
 	/* cold */
+	_Atomic bool cancelled; /* shmring_cancel: blocking calls end (ECANCELED) */
+	bool eintr;		/* SHMRING_F_EINTR */
 	long spin_ns;
 	enum shmring_policy policy;
 	enum shmring_role role;
@@ -369,6 +372,10 @@ bool shmring__repair_claim(struct shmring *r, uint64_t p, uint64_t w, bool first
 
 /* ---- spsc.h / mp.h via queue.c ------------------------------------------- */
 
+/* How many times a call goes on with a walk cut short (r->walk_cut, mp.h)
+ * before it answers EAGAIN. */
+#define SHMRING_WALK_RETRIES 64
+
 /* Gives back an outstanding reservation or peek (shmring_close). */
 void shmring__borrow_drop(struct shmring *r);
 
@@ -383,6 +390,8 @@ bool shmring__can_progress(struct shmring *r);
  * 0, or a negative errno when no wait could be started. */
 int shmring__waitfd_rearm(struct shmring *r);
 void shmring__waitfd_close(struct shmring *r);
+/* The calling thread's id as waitfd.c caches it (0: not looked up). */
+extern __thread pid_t shmring__tls_tid;
 
 /* The eventcount a handle waits on: consumers wait for "not empty",
  * producers for "not full". */

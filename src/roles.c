@@ -95,6 +95,9 @@ static void fork_child(void)
 		r->proc_next = r->proc_prev = NULL;
 	}
 	proc_handles = NULL;
+#if CONFIG_IO_URING
+	shmring__tls_tid = 0; /* the forking thread's id was the parent's */
+#endif
 	pthread_mutex_unlock(&proc_lock);
 }
 

@@ -95,7 +95,7 @@ static inline void spsc_free(struct shmring *r, size_t n)
 	shmring__ec_signal(r, &r->hdr->not_full);
 }
 
-static inline long spsc_push(struct shmring *r, const void *elem)
+static ALWAYS_INLINE long spsc_push(struct shmring *r, const void *elem)
 {
 	uint64_t pos = r->pos;
 	unsigned char *s;
@@ -117,7 +117,7 @@ static inline long spsc_push(struct shmring *r, const void *elem)
 	return 0;
 }
 
-static inline long spsc_pop(struct shmring *r, void *elem)
+static ALWAYS_INLINE long spsc_pop(struct shmring *r, void *elem)
 {
 	uint64_t pos = r->pos;
 	unsigned char *s = slot_at(r, pos);

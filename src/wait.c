@@ -245,17 +245,39 @@ uint32_t shmring__ec_announce(struct shmring *r, struct shmring__ec *ec)
 }
 
 /* One attempt of OP that also tells (r->claim_wait) whether a claim stood
- * in its way, so that the wait comes back to look at it (repair.c). */
+ * in its way, so that the wait comes back to look at it (repair.c). An
+ * attempt whose walk was cut short (r->walk_cut: producers may run laps
+ * ahead of a consumer over given-back slots, mp.h) is repeated at once: it
+ * kept how far it got, and an element may be ready further on, which a
+ * sleep would wait through. A walk still cut short after that many tries
+ * (a ring scribbled with lap numbers far ahead) leaves walk_cut set: the
+ * wait then sleeps a slice at most (shmring__wait_until), never for good. */
 static long attempt(struct shmring *r, shmring__op_fn op, void *buf, size_t n)
 {
-	r->claim_wait = false;
-	return op(r, buf, n);
+	long rc;
+	int cuts = 0;
+
+	do {
+		r->claim_wait = false;
+		r->walk_cut = false;
+		rc = op(r, buf, n);
+	} while (rc == -EAGAIN && r->walk_cut && ++cuts < SHMRING_WALK_RETRIES);
+	return rc;
+}
+
+/* shmring_cancel was called on the handle. seq_cst: pairs with the store
+ * in shmring_cancel. A waiter that misses the flag announced itself (W1)
+ * before the canceller's fetch_add on the futex word, so that change ends
+ * its sleep: it cannot sleep through a cancel. */
+static bool cancelled(struct shmring *r)
+{
+	return atomic_load_explicit(&r->cancelled, memory_order_seq_cst);
 }
 
 long shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn op,
 		      void *buf, size_t n, uint64_t deadline)
 {
-	long rc = spin_op(r, op, buf, n, deadline);
+	long rc = cancelled(r) ? -ECANCELED : spin_op(r, op, buf, n, deadline);
 
 	while (rc == -EAGAIN) {
 		uint64_t t0 = shmring__now_ns();
@@ -269,6 +291,8 @@ long shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn 
 		rc = attempt(r, op, buf, n); /* W3 */
 		if (rc != -EAGAIN)
 			break;
+		if (cancelled(r))
+			return -ECANCELED;
 		atomic_fetch_add_explicit(&ec->sleepers, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&ec->sleeps, 1, memory_order_relaxed);
 		SHMRING_PROBE(sleep, r, r->name, (int)r->role);
@@ -284,11 +308,31 @@ long shmring__wait_op(struct shmring *r, struct shmring__ec *ec, shmring__op_fn 
 			rc = attempt(r, op, buf, n);
 			return rc == -EAGAIN ? -ETIMEDOUT : rc;
 		}
+		if (w == -EINTR && r->eintr)
+			return -EINTR; /* SHMRING_F_EINTR: a signal handler ran */
 		if (w != 0 && w != -EINTR)
 			return w;
 		rc = attempt(r, op, buf, n);
+		if (rc == -EAGAIN && cancelled(r))
+			return -ECANCELED;
 	}
 	return rc;
+}
+
+int shmring_cancel(struct shmring *r)
+{
+	struct shmring__ec *ec;
+
+	if (!r)
+		return shmring__err(EINVAL);
+	ec = shmring__my_ec(r);
+	atomic_store_explicit(&r->cancelled, true, memory_order_seq_cst);
+	/* Move the word on (the announce bit kept: everybody else reads it
+	 * as "look again"), then wake: a sleeper of this handle returns. Only
+	 * atomics and a syscall: async-signal-safe. */
+	atomic_fetch_add_explicit(&ec->seq, 2, memory_order_seq_cst);
+	shmring__futex_wake_all(&ec->seq);
+	return 0;
 }
 
 int shmring_arm(struct shmring *r, const uint32_t **word, uint32_t *expected)
@@ -302,9 +346,11 @@ int shmring_arm(struct shmring *r, const uint32_t **word, uint32_t *expected)
 	ec = shmring__my_ec(r);
 	*expected = shmring__ec_announce(r, ec);
 	*word = (const uint32_t *)&ec->seq;
-	/* W3 for an event loop: it sleeps only if nothing can be done now. */
+	/* W3 for an event loop: it sleeps only if nothing can be done now (or
+	 * a walk was cut short: try again). */
 	r->claim_wait = false;
-	if (shmring__can_progress(r))
+	r->walk_cut = false;
+	if (shmring__can_progress(r) || r->walk_cut)
 		return SHMRING_ARM_READY;
 	return r->sliced || r->claim_wait ? SHMRING_ARM_POLL : SHMRING_ARM_WAIT;
 }

@@ -17,9 +17,10 @@
  * Backends, chosen at run time (opts.fd_backend, else SHMRING_FD_BACKEND in
  * the environment: "uring" or "thread", else the first that works):
  *  - io_uring: an IORING_OP_FUTEX_WAIT (Linux >= 6.7) on the ring's futex
- *    word; the io_uring fd is the pollable fd (readable while its completion
- *    queue holds an entry). No thread, no daemon, works between processes
- *    that share only the ring's name (shared futexes key on the page).
+ *    word, in an io_uring with deferred task work whose registered eventfd
+ *    is the pollable fd (uring_make says why). No thread, no daemon, works
+ *    between processes that share only the ring's name (shared futexes key
+ *    on the page).
  *  - thread: an eventfd written by a per-handle thread that blocks in
  *    futex_wait on the word. For kernels without io_uring futex ops,
  *    kernel.io_uring_disabled, or seccomp filters that block io_uring.
@@ -32,6 +33,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #if CONFIG_IO_URING
@@ -55,6 +57,8 @@ struct shmring__waitfd {
 	struct shmring__ec *ec;
 #if CONFIG_IO_URING
 	struct io_uring uring;
+	int efd;     /* registered eventfd, the pollable fd (DEFER_TASKRUN), or -1 */
+	pid_t owner; /* the thread that made the ring (SINGLE_ISSUER) */
 	/* SQEs queued and not yet completed (reaped), whether or not the
 	 * kernel took them yet: a submit that fails leaves them queued, and
 	 * the next arm submits them again instead of queueing more. */
@@ -71,39 +75,134 @@ struct shmring__waitfd {
 /* ---- io_uring -------------------------------------------------------------- */
 
 #if CONFIG_IO_URING
+/* The calling thread's id, cached: a SINGLE_ISSUER ring belongs to the
+ * thread that made it. Cleared in a forked child (roles.c). */
+__thread pid_t shmring__tls_tid;
+
+static pid_t my_tid(void)
+{
+	if (!shmring__tls_tid)
+		shmring__tls_tid = (pid_t)syscall(SYS_gettid);
+	return shmring__tls_tid;
+}
+
+/* Makes the ring. Preferred: IORING_SETUP_DEFER_TASKRUN | SINGLE_ISSUER,
+ * with an eventfd registered as the pollable fd. The default set-up runs
+ * completion work through a signal-like notification of our task, so
+ * every wake made epoll_wait fail with EINTR; deferred task work runs only
+ * when we ask (io_uring_get_events) and only rings the eventfd. The price:
+ * only the thread that made the ring may submit to it, so an arm from
+ * another thread makes a new ring (the eventfd, what the caller polls,
+ * stays). Kernels without DEFER_TASKRUN (before 6.1): the ring's own fd is
+ * the pollable fd, EINTR and all. */
+static int uring_make(struct shmring__waitfd *w)
+{
+	int rc;
+
+	if (w->efd >= 0) {
+		rc = io_uring_queue_init(4, &w->uring,
+					 IORING_SETUP_DEFER_TASKRUN |
+						 IORING_SETUP_SINGLE_ISSUER);
+		if (rc == 0) {
+			rc = io_uring_register_eventfd(&w->uring, w->efd);
+			if (rc == 0) {
+				w->owner = my_tid();
+				return 0;
+			}
+			io_uring_queue_exit(&w->uring);
+		}
+		if (rc != -EINVAL)
+			return rc;
+		close(w->efd); /* an older kernel: the plain set-up */
+		w->efd = -1;
+	}
+	return io_uring_queue_init(4, &w->uring, 0);
+}
+
 static int uring_open(struct shmring__waitfd *w)
 {
 	struct io_uring_probe *probe;
 	bool futex_ok;
-	int rc = io_uring_queue_init(4, &w->uring, 0);
+	int rc;
 
-	if (rc)
+	w->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->efd < 0)
+		return -errno;
+	rc = uring_make(w);
+	if (rc) {
+		if (w->efd >= 0)
+			close(w->efd);
 		return rc; /* -ENOSYS, -EPERM (io_uring_disabled), ... */
+	}
 	probe = io_uring_get_probe_ring(&w->uring);
 	futex_ok = probe && io_uring_opcode_supported(probe, IORING_OP_FUTEX_WAIT);
 	io_uring_free_probe(probe);
 	if (!futex_ok) {
 		io_uring_queue_exit(&w->uring);
+		if (w->efd >= 0)
+			close(w->efd);
 		return -ENOTSUP;
 	}
-	w->fd = w->uring.ring_fd;
+	w->fd = w->efd >= 0 ? w->efd : w->uring.ring_fd;
 	return 0;
 }
 
-static void uring_reap(struct shmring__waitfd *w)
+static void uring_close(struct shmring__waitfd *w)
+{
+	/* Tearing the ring down cancels a pending futex wait (in a forked
+	 * child: only the child's mapping and fds go). */
+	io_uring_queue_exit(&w->uring);
+	if (w->efd >= 0)
+		close(w->efd);
+}
+
+/* A deferred ring is only this thread's if it made it: else a new one, made
+ * here (the old one's wait is cancelled with it; the caller arms again). */
+static int uring_adopt(struct shmring__waitfd *w)
+{
+	if (w->efd < 0 || w->owner == my_tid())
+		return 0;
+	io_uring_queue_exit(&w->uring);
+	w->inflight = 0;
+	return uring_make(w);
+}
+
+/* Reaps what completed; returns how many. */
+static unsigned int uring_reap_cqes(struct shmring__waitfd *w)
 {
 	struct io_uring_cqe *cqe;
+	unsigned int n = 0;
 
 	while (io_uring_peek_cqe(&w->uring, &cqe) == 0) {
 		io_uring_cqe_seen(&w->uring, cqe);
 		w->inflight--;
+		n++;
 	}
+	return n;
 }
 
-/* Submits what is queued, retrying what the kernel may refuse for a moment.
- * 0, or a negative errno: the SQEs then stay queued (and counted) for the
- * next arm. A refusal that lasts is reported as ENOMEM, not as EAGAIN,
- * which callers of the try calls would read as "empty". */
+/* Takes in every completion and leaves the eventfd unread only if something
+ * happened since. The eventfd is rung when task work is queued (a wake) and
+ * again when io_uring_get_events posts its completion: drain, run the
+ * deferred work, reap, and go round while that posted something (its ring
+ * of the eventfd is ours), so that the last drain came after the last
+ * completion we took in, and any later one rings it again. */
+static void uring_reap(struct shmring__waitfd *w)
+{
+	uint64_t drained;
+
+	if (w->efd < 0) {
+		uring_reap_cqes(w);
+		return;
+	}
+	do {
+		if (read(w->efd, &drained, sizeof(drained)) < 0) {
+			/* EAGAIN: nothing was signalled */
+		}
+		io_uring_get_events(&w->uring); /* run the deferred task work */
+	} while (uring_reap_cqes(w));
+}
+
 /* Test hook (not exported from the shared library): while > 0, submits
  * fail with -EAGAIN as the kernel's may, each try taking one off. */
 int shmring__debug_uring_refusals;
@@ -284,7 +383,8 @@ static bool arm_check(struct shmring *r, uint32_t *expected, uint64_t *slice)
 
 	*expected = shmring__ec_announce(r, r->waitfd->ec);
 	r->claim_wait = false;
-	ready = shmring__can_progress(r);
+	r->walk_cut = false;
+	ready = shmring__can_progress(r) || r->walk_cut; /* cut short: try again */
 	*slice = shmring__wait_until(r, now, UINT64_MAX) - now;
 	if (*slice == UINT64_MAX - now)
 		*slice = 0;
@@ -301,6 +401,10 @@ static int waitfd_arm(struct shmring *r)
 
 #if CONFIG_IO_URING
 	if (w->backend == SHMRING_FD_URING) {
+		int rc = uring_adopt(w);
+
+		if (rc)
+			return rc;
 		uring_reap(w);
 		if (w->inflight) /* still waiting; or queued, not taken yet */
 			return io_uring_sq_ready(&w->uring) ? uring_submit(w) : 0;
@@ -376,11 +480,8 @@ void shmring__waitfd_close(struct shmring *r)
 	if (!w)
 		return;
 #if CONFIG_IO_URING
-	if (w->backend == SHMRING_FD_URING) {
-		/* Tearing the ring down cancels a pending futex wait (in a forked
-		 * child: only the child's mapping and fd go). */
-		io_uring_queue_exit(&w->uring);
-	}
+	if (w->backend == SHMRING_FD_URING)
+		uring_close(w);
 #endif
 	if (w->backend == SHMRING_FD_THREAD && getpid() == r->pid)
 		thread_close(w);

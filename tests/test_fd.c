@@ -506,6 +506,63 @@ Test(fd, uring_arm_refused_by_the_kernel_is_reported_and_retried, .timeout = 60)
 	shmring_unlink(name);
 }
 
+/* ---- io_uring: no EINTR storm ------------------------------------------------------------ */
+
+static int slow_pusher(void *a)
+{
+	struct shmring *p = shmring_producer(SHMRING_SPSC, a, ELEM, 64, NULL);
+	unsigned char m[ELEM] = { 0 };
+
+	for (int i = 0; p && i < 3000; i++) {
+		usleep(200); /* the consumer goes to sleep before each push */
+		if (shmring_push(p, m))
+			return 2;
+	}
+	return p ? 0 : 1;
+}
+
+Test(fd, uring_wakes_do_not_interrupt_epoll_wait, .timeout = 120)
+{
+	TEST_NAME(name, "eintr");
+	struct epoll_event ev;
+	unsigned char m[ELEM];
+	char link[64], target[64] = "";
+	long wakes = 0, eintr = 0, got = 0;
+	int fd, ep;
+	pid_t kid;
+
+	need_backend(SHMRING_FD_URING);
+	struct shmring *c = open_with_fd(SHMRING_CONSUMER, SHMRING_SPSC, name, 64,
+					 SHMRING_FD_URING, &fd);
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	if (readlink(link, target, sizeof(target) - 1) > 0 && strstr(target, "io_uring"))
+		cr_skip_test(
+			"no IORING_SETUP_DEFER_TASKRUN here (Linux < 6.1): the io_uring "
+			"fd is polled and task work interrupts epoll_wait");
+	ep = epoll_for(fd);
+	kid = fork_child(slow_pusher, (void *)name);
+	while (got < 3000) {
+		int n = epoll_wait(ep, &ev, 1, 5000);
+
+		if (n < 0) {
+			cr_assert_eq(errno, EINTR, "%s", strerror(errno));
+			eintr++;
+			continue;
+		}
+		cr_assert_eq(n, 1, "no wake for 5 s at %ld", got);
+		wakes++;
+		while (shmring_try_pop(c, m) == 0)
+			got++;
+		cr_assert_eq(errno, EAGAIN);
+	}
+	cr_expect_eq(wait_child(kid), 0);
+	cr_log_info("%ld wakes, %ld EINTR", wakes, eintr);
+	cr_expect_lt(eintr * 100, wakes, "%ld EINTR in %ld wakes", eintr, wakes);
+	close(ep);
+	shmring_close(c);
+	shmring_unlink(name);
+}
+
 /* ---- io_uring reactor ---------------------------------------------------------------- */
 
 Test(uring, reactor_waits_with_prep_wait_and_is_woken, .timeout = 30)

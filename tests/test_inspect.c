@@ -283,7 +283,7 @@ Test(inspect, tampered_headers_are_eproto)
 	tamper(offsetof(struct shmring__hdr, magic), 42, "magic");
 	tamper(offsetof(struct shmring__hdr, capacity), 1ull << 40,
 	       "capacity beyond file");
-	tamper(offsetof(struct shmring__hdr, elem_size), 65, "elem_size vs slot_size");
+	tamper(offsetof(struct shmring__hdr, elem_size), 200, "elem_size vs slot_size");
 	tamper(offsetof(struct shmring__hdr, total_size), 1ull << 30, "total_size");
 	tamper(offsetof(struct shmring__hdr, version),
 	       (SHMRING_FORMAT_VERSION + 1) | (uint64_t)SHMRING_INIT_READY << 32,

@@ -401,7 +401,14 @@ Test(create, opener_waits_for_a_creator_and_repairs_after_it_is_killed, .timeout
 	cr_assert_eq(ftruncate(fd, (off_t)shmring_memsize(SHMRING_SPSC, 16, 4)), 0);
 	close(fd);
 	creator = fork_child(hold_lock_and_hang, path);
-	usleep(50 * 1000);
+	/* Until the creator holds its lock (and has written BUSY). */
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	for (int i = 0; i < 10000 && flock(fd, LOCK_SH | LOCK_NB) == 0; i++) {
+		flock(fd, LOCK_UN);
+		usleep(1000);
+	}
+	close(fd);
 	opener = fork_child(open_ring_producer, (void *)name);
 	usleep(100 * 1000);
 	/* The opener must still be waiting for the creator's lock. */
@@ -432,8 +439,11 @@ static int sleeping_consumer(void *a)
 		return 1;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
 	atomic_store(&s->ready, 1);
+	errno = 4242;
 	if (shmring_pop(r, v))
 		return 2;
+	if (errno != 4242)
+		return 4; /* a call that succeeds leaves errno alone, slept or not */
 	atomic_store(&s->popped_at, now_ns());
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
 	atomic_store(&s->cpu_ns, (uint64_t)(c1.tv_sec - c0.tv_sec) * 1000000000ull +

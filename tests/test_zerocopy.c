@@ -441,3 +441,48 @@ Test(zerocopy, mpmc_processes_every_message_checked, .timeout = 120)
 {
 	zc_stress(SHMRING_MPMC, 2, 2);
 }
+
+/* Reservations given back serve the next lap at once, so producers can run
+ * laps ahead of an idle consumer; its walk to the next element is cut into
+ * bounded pieces (mp.h). Neither a try call nor a wait may answer "empty"
+ * with an element ready (found by the fuzz harness: fuzz/crashes/). */
+Test(zerocopy, producers_laps_ahead_over_given_back_slots_are_followed)
+{
+	for (size_t i = 1; i < 3; i++) {
+		for (int laps = 1; laps <= 100; laps *= 10) {
+			SHMRING_OPTS(o, .spin_ns = -1);
+			struct shmring_mem *mem =
+				shmring_mem_local(shmring_memsize(policies[i], 8, 2));
+			struct shmring *p, *c;
+			char e[8] = "element", got[8];
+			size_t stride;
+			void *first;
+
+			cr_assert_not_null(mem);
+			p = shmring_attach(mem, 0, policies[i], SHMRING_PRODUCER, 8, 2,
+					   &o);
+			c = shmring_attach(mem, 0, policies[i], SHMRING_CONSUMER, 8, 2,
+					   &o);
+			cr_assert(p && c);
+			for (int k = 0; k < laps; k++) {
+				cr_assert_eq(shmring_reserve(p, 2, &first, &stride), 2);
+				cr_assert_eq(shmring_commit(p, 0), 0);
+			}
+			cr_assert_eq(shmring_try_push(p, e), 0);
+			cr_expect_eq(shmring_pending(c), 1, "%s, %d laps",
+				     policy_names[policies[i]], laps);
+			if (laps == 100)
+				cr_expect_eq(shmring_timed_pop(c, got, 1000000000ull), 0,
+					     "%s: slept on a ready element",
+					     policy_names[policies[i]]);
+			else
+				cr_expect_eq(shmring_try_pop(c, got), 0,
+					     "%s, %d laps: EAGAIN with an element ready",
+					     policy_names[policies[i]], laps);
+			cr_expect_str_eq(got, "element");
+			shmring_close(p);
+			shmring_close(c);
+			shmring_mem_close(mem);
+		}
+	}
+}

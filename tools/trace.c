@@ -17,10 +17,14 @@
 #include "shmring.h"
 #include "tool.h"
 
+#include <string.h>
+
 #if !CONFIG_BPF
 int cmd_trace(int argc, char **argv)
 {
-	(void)argc, (void)argv;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))
+			return tool_usage("trace", true);
 	tool_error("trace: this shmring was built without CONFIG_BPF (or CONFIG_USDT); "
 		   "rebuild with both, or use the bpftrace scripts in bpf/");
 	return 1;
@@ -33,6 +37,7 @@ int cmd_trace(int argc, char **argv)
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <linux/types.h>
 #include <signal.h>
@@ -321,8 +326,17 @@ static bool wanted(const struct shmring_trace_key *k, const char *name)
 	return !name || !strncmp(k->name, name, SHMRING_TRACE_NAME_LEN);
 }
 
-/* Prints what happened since PREV (NULL: since the start). */
-static void print_rings(const struct rings *cur, const struct rings *prev,
+/* Whether the ring NAME exists now (as a file: stat's ENOENT). */
+static bool ring_exists(const char *name)
+{
+	SHMRING_INFO(in);
+
+	return !shmring_stat(name, &in) || errno != ENOENT;
+}
+
+/* Prints what happened since PREV (NULL: since the start). Returns whether
+ * anything was seen for NAME (any ring when NULL) since PREV. */
+static bool print_rings(const struct rings *cur, const struct rings *prev,
 			const char *name)
 {
 	int shown = 0;
@@ -346,8 +360,12 @@ static void print_rings(const struct rings *cur, const struct rings *prev,
 		print_ring(&cur->v[i].key, &d);
 		shown++;
 	}
-	if (!shown)
+	/* A ring that is not there has no activity to show: say which. */
+	if (!shown && name && !ring_exists(name))
+		printf("  no ring %s (yet)\n", name);
+	else if (!shown)
 		printf("  no activity\n");
+	return shown > 0;
 }
 
 /* ---- main loop --------------------------------------------------------------- */
@@ -404,13 +422,6 @@ static bool permission_error(int e)
 	return e == EPERM || e == EACCES;
 }
 
-static int trace_usage(void)
-{
-	fprintf(stderr, "usage: shmring trace [-p PID] [-l PATH] [-i SECONDS] "
-			"[-d SECONDS] [-v] [NAME]\n");
-	return EXIT_USAGE;
-}
-
 struct trace_opts {
 	pid_t pid;
 	const char *lib;
@@ -419,17 +430,31 @@ struct trace_opts {
 	const char *name;
 };
 
+/* Returns 0, or the exit status when there is nothing to trace (--help,
+ * bad usage). */
 static int parse(int argc, char **argv, struct trace_opts *o)
 {
+	static const struct option opts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "lib", required_argument, NULL, 'l' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
 	long v;
 	int opt;
 
 	*o = (struct trace_opts){ .interval_s = 1 };
-	while ((opt = getopt(argc, argv, "+p:l:i:d:v")) != -1) {
+	while ((opt = getopt_long(argc, argv, "p:l:i:d:vh", opts, NULL)) != -1) {
 		switch (opt) {
+		case 'h':
+			tool_usage("trace", true);
+			return -1;
 		case 'p':
 			if (!tool_parse_long(optarg, 1, INT_MAX, &v))
-				return trace_usage();
+				return tool_usage("trace", false);
 			o->pid = (pid_t)v;
 			break;
 		case 'l':
@@ -437,21 +462,21 @@ static int parse(int argc, char **argv, struct trace_opts *o)
 			break;
 		case 'i':
 			if (!tool_parse_long(optarg, 1, 86400, &o->interval_s))
-				return trace_usage();
+				return tool_usage("trace", false);
 			break;
 		case 'd':
 			if (!tool_parse_long(optarg, 1, LONG_MAX / 1000, &o->duration_s))
-				return trace_usage();
+				return tool_usage("trace", false);
 			break;
 		case 'v':
 			o->verbose = true;
 			break;
 		default:
-			return trace_usage();
+			return tool_usage("trace", false);
 		}
 	}
 	if (optind < argc - 1)
-		return trace_usage();
+		return tool_usage("trace", false);
 	if (optind == argc - 1)
 		o->name = argv[optind][0] == '/' ? argv[optind] + 1 : argv[optind];
 	return 0;
@@ -561,8 +586,10 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void run(struct shmring_bpf *skel, const struct trace_opts *o)
+/* Traces until told to stop; returns whether NAME (any ring) was seen. */
+static bool run(struct shmring_bpf *skel, const struct trace_opts *o)
 {
+	bool seen = false;
 	struct rings cur = { 0 }, prev = { 0 }, tmp;
 	int fd = bpf_map__fd(skel->maps.rings), ncpu = libbpf_num_possible_cpus();
 	uint64_t start = mono_ns(), next = start;
@@ -596,11 +623,12 @@ static void run(struct shmring_bpf *skel, const struct trace_opts *o)
 	}
 	if (!rings_read(fd, ncpu, &cur)) {
 		printf("\nTotals over %.1f s:\n", (double)(mono_ns() - start) / 1e9);
-		print_rings(&cur, NULL, o->name);
+		seen = print_rings(&cur, NULL, o->name);
 	}
 	fflush(stdout);
 	free(cur.v);
 	free(prev.v);
+	return seen;
 }
 
 int cmd_trace(int argc, char **argv)
@@ -612,8 +640,26 @@ int cmd_trace(int argc, char **argv)
 	struct trace_opts o;
 	int rc = 1, nlinks = 0, n;
 
-	if (parse(argc, argv, &o))
-		return EXIT_USAGE;
+	n = parse(argc, argv, &o);
+	if (n)
+		return n < 0 ? 0 : n;
+	/* A name that is no ring would only ever show "no activity". A file
+	 * that is not a ring never will be one; a ring that does not exist
+	 * may be created while we trace: say so, and fail in the end if it
+	 * never came. */
+	if (o.name) {
+		SHMRING_INFO(in);
+
+		if (shmring_stat(o.name, &in) && errno == EPROTO) {
+			tool_stat_error(o.name, errno);
+			return 1;
+		}
+		if (!ring_exists(o.name))
+			tool_error(
+				"trace: %s: no such ring (yet); `shmring ls` lists the "
+				"rings. Tracing it should a process create it.",
+				o.name);
+	}
 	libbpf_set_print(o.verbose ? libbpf_loud : libbpf_quiet);
 	if (find_targets(&o, &targets))
 		return 1;
@@ -654,8 +700,11 @@ int cmd_trace(int argc, char **argv)
 		printf("Tracing shmring in every process using these files. Hit Ctrl-C "
 		       "to end.\n");
 	fflush(stdout);
-	run(skel, &o);
 	rc = 0;
+	if (!run(skel, &o) && o.name && !ring_exists(o.name)) {
+		tool_error("trace: %s: no such ring: nothing was traced", o.name);
+		rc = 1;
+	}
 out:
 	for (int i = 0; i < nlinks; i++)
 		bpf_link__destroy(links[i]);

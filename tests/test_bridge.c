@@ -1,0 +1,1055 @@
+// SPDX-License-Identifier: MIT
+/*
+ * `shmring bridge` against real nats-server processes:
+ *
+ *   producers -> ring A -> bridge out -> JetStream -> bridge in -> ring B -> consumer
+ *
+ * Every message is checked at the consumer: its checksum and payload
+ * (tests/msg.h), its producer's sequence (first appearances strictly in
+ * order, none missing at the end), and the JetStream stream sequence that
+ * `bridge in --seq-offset` writes into the last 8 bytes of each element. A
+ * duplicate must be an earlier message again with the same stream sequence
+ * (a redelivery, which a consumer drops by "stream sequence <= last seen"),
+ * never a second copy in the stream.
+ *
+ * Scenarios: one server (10^6 messages); the same while both bridges are
+ * SIGKILLed and restarted at random and the server is restarted; a
+ * three-node cluster with the stream replicated three times and one node
+ * killed; the two "hosts" in two network namespaces joined by a veth pair;
+ * --dedup; backpressure from a slow consumer; messages of the wrong size.
+ *
+ * The tests take a lock so that they run one at a time: each is sized for
+ * the whole machine.
+ */
+#include "procutil.h"
+#include "msg.h"
+#include "natsutil.h"
+
+#include <sys/mman.h>
+
+/* Sanitizer builds look for memory errors, not volume: a tenth of the
+ * messages (the plain `make check` moves them all). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SCALE 10
+#else
+#define SCALE 1
+#endif
+
+#define ELEM	64
+#define SEQ_OFF (ELEM - 8) /* --seq-offset: the stream sequence */
+#define MSG_LEN SEQ_OFF	   /* msg_fill covers the bytes before it */
+#define MAXPROD 4
+
+/* ---- what the consumer saw, shared with the test process ---------------- */
+
+struct shared {
+	_Atomic uint64_t unique, dups, received;
+	_Atomic int failed;
+	_Atomic bool finish, done;
+	char why[512];
+};
+
+struct scenario {
+	const char *tag;
+	enum shmring_policy policy_a, policy_b;
+	int producers;
+	uint64_t per_producer;
+	size_t cap_a, cap_b;
+	int nodes;	     /* servers: 1, or a cluster of 3 */
+	bool kill_bridges;   /* SIGKILL and restart the bridges at random */
+	bool restart_server; /* restart the (single) server once */
+	bool kill_node;	     /* SIGKILL one cluster node for good */
+	bool netns;  /* server and bridge out in one namespace, bridge in in another */
+	bool dedup;  /* bridge in --dedup: no duplicate may reach ring B */
+	bool strict; /* no fault: stream sequences 1, 2, 3... exactly */
+	bool slow_start;    /* the consumer sleeps at first: ring B fills up */
+	int inject_crashes; /* bridge in dies between push and ack this often */
+	int batch, in_ack_wait_ms;
+	int timeout_s;
+};
+
+static const char *tool_path(void)
+{
+	static char buf[PATH_MAX];
+
+	return build_path(buf, sizeof(buf), "shmring");
+}
+
+static void skip_unless_bridge(void)
+{
+#if !CONFIG_NATS
+	cr_skip_test("the bridge is not compiled in (CONFIG_NATS=n)");
+#endif
+	if (!nu_have("nats-server"))
+		cr_skip_test(
+			"nats-server is not installed (scripts/install-deps.sh installs it)");
+	if (access(tool_path(), X_OK))
+		cr_skip_test("%s is missing", tool_path());
+}
+
+/* The bridge tests use the whole machine: one at a time. */
+static void serialize(void)
+{
+	int fd =
+		open("/tmp/shmring-test-bridge.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+
+	cr_assert_geq(fd, 0);
+	while (flock(fd, LOCK_EX) && errno == EINTR)
+		;
+	/* kept open: released when this test's process ends */
+}
+
+static void fail(struct shared *sh, const char *fmt, ...)
+{
+	va_list ap;
+	int expected = 0;
+
+	if (!atomic_compare_exchange_strong(&sh->failed, &expected, 1))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(sh->why, sizeof(sh->why), fmt, ap);
+	va_end(ap);
+}
+
+struct producer_arg {
+	const struct scenario *sc;
+	const char *ring;
+	uint32_t id;
+};
+
+static int producer(void *p)
+{
+	const struct producer_arg *a = p;
+	struct shmring *r =
+		shmring_producer(a->sc->policy_a, a->ring, ELEM, a->sc->cap_a, NULL);
+	unsigned char m[ELEM] = { 0 };
+
+	if (!r)
+		return 10;
+	for (uint64_t s = 0; s < a->sc->per_producer; s++) {
+		msg_fill(m, MSG_LEN, a->id, s);
+		if (shmring_push(r, m))
+			return 11;
+	}
+	shmring_close(r);
+	return 0;
+}
+
+struct consumer_arg {
+	const struct scenario *sc;
+	const char *ring;
+	struct shared *sh;
+};
+
+/* Pops until told to finish and the ring is empty; checks everything. */
+static int consumer(void *p)
+{
+	const struct consumer_arg *a = p;
+	const struct scenario *sc = a->sc;
+	struct shared *sh = a->sh;
+	struct shmring *r =
+		shmring_consumer(sc->policy_b, a->ring, ELEM, sc->cap_b, NULL);
+	uint64_t *first[MAXPROD + 1] = { 0 }, next[MAXPROD + 1] = { 0 }, max_stream = 0;
+	uint64_t total = (uint64_t)sc->producers * sc->per_producer, unique = 0;
+	unsigned char m[ELEM];
+
+	if (!r) {
+		fail(sh, "consumer: open ring B: %s", strerror(errno));
+		return 1;
+	}
+	for (int i = 1; i <= sc->producers; i++)
+		first[i] = calloc(sc->per_producer, sizeof(uint64_t));
+	if (sc->slow_start)
+		nu_sleep_ms(1500);
+	for (;;) {
+		uint32_t prod;
+		uint64_t seq, sseq;
+
+		if (shmring_timed_pop(r, m, 100000000ull)) {
+			if (atomic_load(&sh->finish))
+				break;
+			continue;
+		}
+		atomic_fetch_add(&sh->received, 1);
+		if (msg_check(m, MSG_LEN, &prod, &seq)) {
+			fail(sh,
+			     "corrupt message (checksum or payload) after %llu unique",
+			     (unsigned long long)unique);
+			continue;
+		}
+		memcpy(&sseq, m + SEQ_OFF, 8);
+		if (prod < 1 || prod > (uint32_t)sc->producers ||
+		    seq >= sc->per_producer) {
+			fail(sh, "message from nowhere: producer %u seq %llu", prod,
+			     (unsigned long long)seq);
+			continue;
+		}
+		if (seq < next[prod]) {
+			/* Documented duplicate: a redelivery of the same stream
+			 * message, which "drop stream seq <= last seen" removes. */
+			if (first[prod][seq] != sseq)
+				fail(sh,
+				     "producer %u seq %llu twice in the stream (stream seqs "
+				     "%llu and %llu)",
+				     prod, (unsigned long long)seq,
+				     (unsigned long long)first[prod][seq],
+				     (unsigned long long)sseq);
+			else if (sseq > max_stream)
+				fail(sh,
+				     "duplicate with a stream seq above the last seen");
+			atomic_fetch_add(&sh->dups, 1);
+			continue;
+		}
+		if (seq > next[prod]) {
+			fail(sh, "producer %u: seq %llu after %llu (lost or reordered)",
+			     prod, (unsigned long long)seq,
+			     (unsigned long long)next[prod]);
+			next[prod] = seq; /* report once */
+		}
+		if (sseq <= max_stream)
+			fail(sh, "new message with stream seq %llu after %llu",
+			     (unsigned long long)sseq, (unsigned long long)max_stream);
+		if (sc->strict && sseq != unique + 1)
+			fail(sh, "stream seq %llu for unique message %llu",
+			     (unsigned long long)sseq, (unsigned long long)unique + 1);
+		first[prod][seq] = sseq;
+		max_stream = sseq;
+		next[prod] = seq + 1;
+		unique++;
+		atomic_store(&sh->unique, unique);
+		if (unique == total)
+			atomic_store(&sh->done, true);
+	}
+	shmring_close(r);
+	return 0;
+}
+
+/* ---- bridges ------------------------------------------------------------- */
+
+struct bridge {
+	char *argv[40];
+	int argc;
+	char log[PATH_MAX + 32];
+	const char *netns;
+	pid_t pid;
+	int kills;
+};
+
+static void arg(struct bridge *b, const char *s)
+{
+	cr_assert_lt(b->argc, 39);
+	b->argv[b->argc++] = strdup(s);
+	b->argv[b->argc] = NULL;
+}
+
+static void bridge_start(struct bridge *b)
+{
+	b->pid = nu_spawn(b->argv, b->log, b->netns);
+	cr_assert_gt(b->pid, 0);
+}
+
+/* SIGTERM: the bridge must drain and exit 0; returns its exit status. */
+static int bridge_term(struct bridge *b)
+{
+	int st = nu_stop(b->pid, SIGTERM, 15000);
+
+	b->pid = 0;
+	return st;
+}
+
+static void bridge_free(struct bridge *b)
+{
+	for (int i = 0; i < b->argc; i++)
+		free(b->argv[i]);
+	b->argc = 0;
+}
+
+/* ---- network namespaces -------------------------------------------------- */
+
+static bool sh_ok(const char *fmt, ...)
+{
+	char cmd[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd) == 0;
+}
+
+/* Two namespaces joined by a veth pair, 169.254.77.1 (A) and .2 (B):
+ * link-local addresses that exist only between these two namespaces. */
+static bool netns_up(const char *a, const char *b, const char *va, const char *vb)
+{
+	return sh_ok("ip netns add %s && ip netns add %s", a, b) &&
+	       sh_ok("ip link add %s type veth peer name %s", va, vb) &&
+	       sh_ok("ip link set %s netns %s && ip link set %s netns %s", va, a, vb,
+		     b) &&
+	       sh_ok("ip -n %s addr add 169.254.77.1/30 dev %s && ip -n %s link set %s up && "
+		     "ip -n %s link set lo up",
+		     a, va, a, va, a) &&
+	       sh_ok("ip -n %s addr add 169.254.77.2/30 dev %s && ip -n %s link set %s up && "
+		     "ip -n %s link set lo up",
+		     b, vb, b, vb, b);
+}
+
+static void netns_down(const char *a, const char *b)
+{
+	sh_ok("ip netns del %s 2>/dev/null; ip netns del %s 2>/dev/null; true", a, b);
+}
+
+/* ---- the scenario runner ------------------------------------------------- */
+
+static unsigned int rnd(unsigned int *state, unsigned int lo, unsigned int hi)
+{
+	*state = *state * 1103515245u + 12345u;
+	return lo + (*state >> 8) % (hi - lo + 1);
+}
+
+static void run(struct scenario *sc)
+{
+	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char base[PATH_MAX], urls[512], subject[96], stream[64], durable[64], num[32],
+		nsa[32], nsb[32], va[16], vb[16], url_in[512];
+	struct nu_server nodes[NU_MAX_NODES];
+	struct producer_arg pa[MAXPROD];
+	struct consumer_arg ca;
+	struct bridge out = { 0 }, in = { 0 };
+	pid_t prod[MAXPROD], cons;
+	uint64_t total, start, deadline;
+	unsigned int rs = (unsigned int)getpid() ^ (unsigned int)time(NULL);
+	uint64_t dups_seen = 0;
+	int killed_in = 0; /* SIGKILLs of bridge in from outside */
+	int server_restarts = 0, node_kills = 0, in_kills = 0, out_kills = 0, crashes = 0;
+	bool fault_done = false;
+	const char *host = "127.0.0.1";
+	TEST_NAME(ring_a, "bra");
+	TEST_NAME(ring_b, "brb");
+
+	cr_assert_neq(sh, MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	sc->per_producer /= SCALE;
+	total = (uint64_t)sc->producers * sc->per_producer;
+	nu_tmpdir(base, sizeof(base), sc->tag);
+	cr_assert(base[0], "mkdtemp: %s", strerror(errno));
+	snprintf(subject, sizeof(subject), "shmring.test.%s.%d", sc->tag, (int)getpid());
+	snprintf(stream, sizeof(stream), "T%s%d", sc->tag, (int)getpid());
+	snprintf(durable, sizeof(durable), "d%s%d", sc->tag, (int)getpid());
+	snprintf(nsa, sizeof(nsa), "shmr-a-%d", (int)getpid());
+	snprintf(nsb, sizeof(nsb), "shmr-b-%d", (int)getpid());
+	snprintf(va, sizeof(va), "shva%d", (int)getpid() % 100000);
+	snprintf(vb, sizeof(vb), "shvb%d", (int)getpid() % 100000);
+	if (sc->netns) {
+		netns_down(nsa, nsb);
+		cr_assert(netns_up(nsa, nsb, va, vb), "could not set up the namespaces");
+		host = "169.254.77.1";
+	}
+	cr_assert(nu_cluster_start(nodes, sc->nodes, base, host, sc->netns ? nsa : NULL),
+		  "nats-server did not start (logs in %s)", base);
+	nu_urls(urls, sizeof(urls), nodes, sc->nodes);
+	snprintf(url_in, sizeof(url_in), "%s", urls);
+
+	ca = (struct consumer_arg){ .sc = sc, .ring = ring_b, .sh = sh };
+	cons = fork_child(consumer, &ca);
+
+	/* bridge out creates ring A from options; bridge in opens ring B, which
+	 * the consumer made, with the geometry its header records. */
+	snprintf(out.log, sizeof(out.log), "%s/bridge-out.log", base);
+	arg(&out, tool_path());
+	arg(&out, "bridge");
+	arg(&out, "out");
+	arg(&out, ring_a);
+	arg(&out, urls);
+	arg(&out, subject);
+	arg(&out, "--create-stream");
+	arg(&out, stream);
+	arg(&out, "--policy");
+	arg(&out, sc->policy_a == SHMRING_SPSC ? "spsc" :
+		  sc->policy_a == SHMRING_MPSC ? "mpsc" :
+						 "mpmc");
+	arg(&out, "--elem-size");
+	arg(&out, "64");
+	snprintf(num, sizeof(num), "%zu", sc->cap_a);
+	arg(&out, "--capacity");
+	arg(&out, num);
+	arg(&out, "--ack-wait");
+	arg(&out, "2000");
+	if (sc->nodes > 1) {
+		snprintf(num, sizeof(num), "%d", sc->nodes);
+		arg(&out, "--replicas");
+		arg(&out, num);
+	}
+	out.netns = sc->netns ? nsa : NULL;
+
+	snprintf(in.log, sizeof(in.log), "%s/bridge-in.log", base);
+	arg(&in, tool_path());
+	arg(&in, "bridge");
+	arg(&in, "in");
+	arg(&in, url_in);
+	arg(&in, subject);
+	arg(&in, ring_b);
+	arg(&in, "--durable");
+	arg(&in, durable);
+	arg(&in, "--create-stream");
+	arg(&in, stream);
+	if (sc->nodes > 1) {
+		snprintf(num, sizeof(num), "%d", sc->nodes);
+		arg(&in, "--replicas");
+		arg(&in, num);
+	}
+	arg(&in, "--seq-offset");
+	snprintf(num, sizeof(num), "%d", SEQ_OFF);
+	arg(&in, num);
+	arg(&in, "--batch");
+	snprintf(num, sizeof(num), "%d", sc->batch);
+	arg(&in, num);
+	arg(&in, "--ack-wait");
+	snprintf(num, sizeof(num), "%d", sc->in_ack_wait_ms);
+	arg(&in, num);
+	if (sc->dedup) {
+		arg(&in, "--dedup");
+		arg(&in, "-vv");
+	}
+	in.netns = sc->netns ? nsb : NULL;
+
+	/* Ring B must exist before bridge in opens it with its geometry. */
+	for (int i = 0; i < 500; i++) {
+		SHMRING_INFO(info);
+
+		if (!shmring_stat(ring_b, &info))
+			break;
+		nu_sleep_ms(10);
+	}
+	if (sc->inject_crashes) {
+		snprintf(num, sizeof(num), "%u", rnd(&rs, 2, 40));
+		setenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH", num, 1);
+	}
+	bridge_start(&in);
+	unsetenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH");
+	bridge_start(&out);
+	for (int i = 0; i < sc->producers; i++) {
+		pa[i] = (struct producer_arg){ .sc = sc,
+					       .ring = ring_a,
+					       .id = (uint32_t)i + 1 };
+		prod[i] = fork_child(producer, &pa[i]);
+	}
+
+	start = nu_now_ns();
+	deadline = start + (uint64_t)sc->timeout_s * 1000000000ull;
+	{
+		uint64_t next_kill = start + rnd(&rs, 300, 900) * 1000000ull;
+
+		while (!atomic_load(&sh->done) && !atomic_load(&sh->failed) &&
+		       nu_now_ns() < deadline) {
+			uint64_t now = nu_now_ns(), u = atomic_load(&sh->unique);
+			int st;
+
+			nu_sleep_ms(20);
+			/* The server restart and the node loss, once, a third
+			 * of the way through. */
+			if (!fault_done && u > total / 3) {
+				fault_done = true;
+				if (sc->restart_server) {
+					nu_server_stop(&nodes[0], SIGTERM);
+					nu_sleep_ms(rnd(&rs, 100, 1000));
+					cr_assert(nu_server_run(&nodes[0]),
+						  "nats-server did not come back (%s)",
+						  nodes[0].log);
+					server_restarts++;
+				}
+				if (sc->kill_node) {
+					nu_server_stop(&nodes[rnd(&rs, 0, 2)], SIGKILL);
+					node_kills++;
+				}
+			}
+			if (sc->kill_bridges && now >= next_kill && u < total * 9 / 10) {
+				/* Which bridge: out, in, or both. */
+				unsigned int which = rnd(&rs, 0, 2);
+
+				if (which != 1) {
+					nu_stop(out.pid, SIGKILL, 1000);
+					out_kills++;
+				}
+				if (which != 0) {
+					nu_stop(in.pid, SIGKILL, 1000);
+					in_kills++;
+					killed_in++;
+				}
+				nu_sleep_ms(rnd(&rs, 0, 300));
+				if (which != 1)
+					bridge_start(&out);
+				if (which != 0)
+					bridge_start(&in);
+				next_kill =
+					nu_now_ns() + rnd(&rs, 400, 1500) * 1000000ull;
+			}
+			/* A bridge that ends by itself is a failure... */
+			if (out.pid > 0 && waitpid(out.pid, &st, WNOHANG) == out.pid) {
+				out.pid = 0;
+				fail(sh, "bridge out exited by itself (status %d)", st);
+			}
+			/* ...but for an injected crash (between push and ack). */
+			if (in.pid > 0 && waitpid(in.pid, &st, WNOHANG) == in.pid) {
+				in.pid = 0;
+				if (!sc->inject_crashes || !WIFSIGNALED(st)) {
+					fail(sh, "bridge in exited by itself (status %d)",
+					     st);
+					continue;
+				}
+				in_kills++;
+				crashes++;
+				if (crashes < sc->inject_crashes) {
+					snprintf(num, sizeof(num), "%u", rnd(&rs, 2, 40));
+					setenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH", num,
+					       1);
+				}
+				bridge_start(&in);
+				unsetenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH");
+			}
+		}
+	}
+	{
+		double secs = (double)(nu_now_ns() - start) / 1e9;
+		uint64_t dups, bound;
+
+		/* Stop everything: the bridges must drain and exit 0. */
+		int st_out = bridge_term(&out), st_in = bridge_term(&in);
+
+		atomic_store(&sh->finish, true);
+		expect_child_ok(cons);
+		dups = dups_seen = atomic_load(&sh->dups);
+		/* After a failure the producers may wait on a full ring A. */
+		for (int i = 0; i < sc->producers; i++) {
+			if (!atomic_load(&sh->done))
+				kill(prod[i], SIGKILL);
+			if (wait_child(prod[i]) && atomic_load(&sh->done))
+				cr_assert_fail("producer %d failed", i + 1);
+		}
+		cr_assert_not(atomic_load(&sh->failed), "%s: %s (logs in %s)", sc->tag,
+			      sh->why, base);
+		cr_assert_eq(st_out, 0,
+			     "bridge out exited with %d after SIGTERM (logs in %s)",
+			     st_out, base);
+		cr_assert_eq(st_in, 0,
+			     "bridge in exited with %d after SIGTERM (logs in %s)", st_in,
+			     base);
+		cr_assert_eq(atomic_load(&sh->unique), total,
+			     "%s: %llu of %llu messages arrived in %.1f s (logs in %s)",
+			     sc->tag, (unsigned long long)atomic_load(&sh->unique),
+			     (unsigned long long)total, secs, base);
+		/* Duplicates: a crash of bridge in between push and the flush
+		 * of its acks leaves at most one batch unacknowledged (the
+		 * consumer's MaxAckPending), and so does a server that goes away
+		 * with the acks in flight. A cluster node that dies can also
+		 * take along acks it had not yet replicated to the consumer's
+		 * new leader: a few batches. */
+		bound = (uint64_t)sc->batch *
+			(uint64_t)(in_kills + server_restarts + 4 * node_kills);
+		fprintf(stderr,
+			"bridge %s: %llu messages checked in %.1f s (%.0f/s), %d out and %d in "
+			"SIGKILLs, %d server restarts, %d nodes killed, %llu duplicates "
+			"(bound %llu)\n",
+			sc->tag, (unsigned long long)total, secs, (double)total / secs,
+			out_kills, in_kills, server_restarts, node_kills,
+			(unsigned long long)dups, (unsigned long long)bound);
+		if (sc->dedup || sc->strict)
+			cr_assert_eq(dups, 0, "%s: %llu duplicates", sc->tag,
+				     (unsigned long long)dups);
+		cr_assert_leq(dups, bound, "%s: %llu duplicates, more than %llu", sc->tag,
+			      (unsigned long long)dups, (unsigned long long)bound);
+	}
+	{
+		/* The counters, as another process reads them. */
+		static struct proc p;
+		char *argv[] = { (char *)tool_path(), "bridge", "--stats", (char *)ring_b,
+				 NULL };
+		char line[512];
+
+		unsigned long long fw, ack, redel, rej, rec, dup;
+
+		cr_assert_eq(proc_run(&p, argv, 10000), 0);
+		cr_assert_not_null(line_starting(p.outbuf, ring_b, line, sizeof(line)),
+				   "%s", p.outbuf);
+		fprintf(stderr, "%s", p.outbuf);
+		cr_assert_eq(sscanf(line, "%*s %*s %*s %llu %llu %llu %llu %llu %llu",
+				    &fw, &ack, &redel, &rej, &rec, &dup),
+			     6, "%s", line);
+		/* Everything pushed once, plus the documented duplicates; a
+		 * SIGKILL between a commit and the counter's update leaves that
+		 * run (at most a batch) uncounted. */
+		cr_assert_leq(fw, total + dups_seen, "%s", line);
+		cr_assert_geq(fw + (uint64_t)sc->batch * (uint64_t)killed_in,
+			      total + dups_seen, "%s", line);
+		if (sc->inject_crashes) {
+			/* Each crash left a pushed batch unacknowledged. */
+			cr_assert_geq(redel, (unsigned long long)sc->inject_crashes, "%s",
+				      line);
+			if (sc->dedup)
+				cr_assert_geq(dup, (unsigned long long)sc->inject_crashes,
+					      "%s: --dedup dropped nothing", line);
+			else
+				cr_assert_geq(dups_seen, (uint64_t)sc->inject_crashes,
+					      "%s", line);
+		}
+	}
+	for (int i = 0; i < sc->nodes; i++)
+		nu_server_stop(&nodes[i], SIGTERM);
+	if (sc->netns)
+		netns_down(nsa, nsb);
+	bridge_free(&out);
+	bridge_free(&in);
+	shmring_unlink(ring_a);
+	shmring_unlink(ring_b);
+	{
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.out", ring_a);
+		unlink(path);
+		snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.in", ring_b);
+		unlink(path);
+	}
+	nu_rmtree(base);
+	munmap(sh, sizeof(*sh));
+}
+
+/* ---- the tests ----------------------------------------------------------- */
+
+Test(bridge, million_messages_through_one_server, .timeout = 600)
+{
+	struct scenario sc = {
+		.tag = "one",
+		.policy_a = SHMRING_MPSC,
+		.policy_b = SHMRING_SPSC,
+		.producers = 2,
+		.per_producer = 500000,
+		.cap_a = 4096,
+		.cap_b = 4096,
+		.nodes = 1,
+		.strict = true,
+		.batch = 256,
+		.in_ack_wait_ms = 5000,
+		.timeout_s = 300,
+	};
+
+	skip_unless_bridge();
+	serialize();
+	run(&sc);
+}
+
+Test(bridge, bridges_killed_and_server_restarted, .timeout = 600)
+{
+	struct scenario sc = {
+		.tag = "kill",
+		.policy_a = SHMRING_MPSC,
+		.policy_b = SHMRING_SPSC,
+		.producers = 2,
+		.per_producer = 100000,
+		.cap_a = 4096,
+		.cap_b = 4096,
+		.nodes = 1,
+		.kill_bridges = true,
+		.restart_server = true,
+		.batch = 128,
+		.in_ack_wait_ms = 2000,
+		.timeout_s = 300,
+	};
+
+	skip_unless_bridge();
+	serialize();
+	run(&sc);
+}
+
+/* A crash between push and ack: JetStream delivers that batch again. */
+Test(bridge, crash_between_push_and_ack_repeats_one_batch, .timeout = 600)
+{
+	struct scenario sc = {
+		.tag = "crash",
+		.policy_a = SHMRING_SPSC,
+		.policy_b = SHMRING_SPSC,
+		.producers = 1,
+		.per_producer = 50000,
+		.cap_a = 1024,
+		.cap_b = 512,
+		.nodes = 1,
+		.inject_crashes = 4,
+		.slow_start = true,
+		.batch = 100,
+		.in_ack_wait_ms = 2000,
+		.timeout_s = 300,
+	};
+
+	skip_unless_bridge();
+	serialize();
+	run(&sc);
+}
+
+/* The same crashes with --dedup: not one duplicate reaches the ring. */
+Test(bridge, dedup_pushes_each_message_once, .timeout = 600)
+{
+	struct scenario sc = {
+		.tag = "dedup",
+		.policy_a = SHMRING_SPSC,
+		.policy_b = SHMRING_SPSC,
+		.producers = 1,
+		.per_producer = 50000,
+		.cap_a = 1024,
+		.cap_b = 512,
+		.nodes = 1,
+		.inject_crashes = 4,
+		.dedup = true,
+		.slow_start = true,
+		.batch = 100,
+		.in_ack_wait_ms = 2000,
+		.timeout_s = 300,
+	};
+
+	skip_unless_bridge();
+	serialize();
+	run(&sc);
+}
+
+Test(bridge, three_node_cluster_loses_a_node, .timeout = 600)
+{
+	struct scenario sc = {
+		.tag = "cluster",
+		.policy_a = SHMRING_MPSC,
+		.policy_b = SHMRING_SPSC,
+		.producers = 2,
+		.per_producer = 50000,
+		.cap_a = 4096,
+		.cap_b = 4096,
+		.nodes = 3,
+		.kill_node = true,
+		.batch = 256,
+		.in_ack_wait_ms = 2000,
+		.timeout_s = 300,
+	};
+
+	skip_unless_bridge();
+	serialize();
+	run(&sc);
+}
+
+Test(bridge, two_hosts_in_network_namespaces, .timeout = 600)
+{
+	struct scenario sc = {
+		.tag = "netns",
+		.policy_a = SHMRING_SPSC,
+		.policy_b = SHMRING_MPSC,
+		.producers = 1,
+		.per_producer = 100000,
+		.cap_a = 2048,
+		.cap_b = 2048,
+		.nodes = 1,
+		.strict = true,
+		.batch = 256,
+		.in_ack_wait_ms = 5000,
+		.timeout_s = 300,
+	};
+
+	skip_unless_bridge();
+	if (!is_root())
+		cr_skip_test("network namespaces need root");
+	if (!nu_have("ip"))
+		cr_skip_test("ip (iproute2) is not installed");
+	serialize();
+	run(&sc);
+}
+
+/* Messages of another size on the subject (here from a second ring of 32-byte
+ * elements bridged into the same stream) are terminated, counted and never
+ * pushed; the counters read back as OpenMetrics. */
+Test(bridge, wrong_size_messages_are_terminated, .timeout = 120)
+{
+	char base[PATH_MAX], url[128], subject[96], stream[64], durable[64], line[512];
+	struct bridge out = { 0 }, out_c = { 0 }, in = { 0 };
+	struct nu_server node;
+	unsigned char m[ELEM] = { 0 };
+	struct shmring *a, *c, *b;
+	static struct proc p;
+	TEST_NAME(ring_a, "wsa");
+	TEST_NAME(ring_b, "wsb");
+	TEST_NAME(ring_c, "wsc");
+
+	skip_unless_bridge();
+	serialize();
+	nu_tmpdir(base, sizeof(base), "size");
+	cr_assert(nu_cluster_start(&node, 1, base, "127.0.0.1", NULL));
+	nu_urls(url, sizeof(url), &node, 1);
+	snprintf(subject, sizeof(subject), "shmring.test.size.%d", (int)getpid());
+	snprintf(stream, sizeof(stream), "Tsize%d", (int)getpid());
+	snprintf(durable, sizeof(durable), "dsize%d", (int)getpid());
+	cr_assert_not_null(a = shmring_producer(SHMRING_SPSC, ring_a, ELEM, 256, NULL));
+	cr_assert_not_null(c = shmring_producer(SHMRING_SPSC, ring_c, 32, 256, NULL));
+	cr_assert_not_null(b = shmring_consumer(SHMRING_SPSC, ring_b, ELEM, 256, NULL));
+	{
+		struct bridge *bs[3] = { &out, &out_c, &in };
+		const char *rings[3] = { ring_a, ring_c, ring_b };
+
+		for (int i = 0; i < 3; i++) {
+			snprintf(bs[i]->log, sizeof(bs[i]->log), "%s/bridge-%d.log", base,
+				 i);
+			arg(bs[i], tool_path());
+			arg(bs[i], "bridge");
+			arg(bs[i], i < 2 ? "out" : "in");
+			if (i < 2)
+				arg(bs[i], rings[i]);
+			arg(bs[i], url);
+			arg(bs[i], subject);
+			if (i == 2) {
+				arg(bs[i], rings[i]);
+				arg(bs[i], "--durable");
+				arg(bs[i], durable);
+				arg(bs[i], "--ack-wait");
+				arg(bs[i], "500");
+			}
+			arg(bs[i], "--create-stream");
+			arg(bs[i], stream);
+			bridge_start(bs[i]);
+		}
+	}
+	for (uint64_t i = 0; i < 1000; i++) {
+		msg_fill(m, ELEM, 1, i);
+		cr_assert_eq(shmring_push(a, m), 0);
+		if (i % 100 == 50) {
+			msg_fill(m, 32, 2, i);
+			cr_assert_eq(shmring_push(c, m), 0);
+		}
+	}
+	for (uint64_t i = 0; i < 1000; i++) {
+		uint32_t prod;
+		uint64_t seq;
+
+		cr_assert_eq(shmring_timed_pop(b, m, 20000000000ull), 0,
+			     "message %llu missing", (unsigned long long)i);
+		cr_assert_eq(msg_check(m, ELEM, &prod, &seq), 0);
+		cr_assert_eq(prod, 1);
+		cr_assert_eq(seq, i);
+	}
+	/* Terminated, not merely unacknowledged: not delivered again after
+	 * AckWait (500 ms). */
+	nu_sleep_ms(2000);
+	cr_assert_eq(shmring_timed_pop(b, m, 100000000ull), -1);
+	{
+		char *argv[] = { (char *)tool_path(), "bridge",	      "--stats",
+				 "--openmetrics",     (char *)ring_b, NULL };
+		char want[256];
+
+		cr_assert_eq(proc_run(&p, argv, 10000), 0);
+		snprintf(
+			want, sizeof(want),
+			"shmring_bridge_rejected_total{ring=\"%s\",direction=\"in\"} 10\n",
+			ring_b);
+		cr_assert(strstr(p.outbuf, want), "no '%s' in:\n%s", want, p.outbuf);
+		snprintf(
+			want, sizeof(want),
+			"shmring_bridge_forwarded_total{ring=\"%s\",direction=\"in\"} 1000\n",
+			ring_b);
+		cr_assert(strstr(p.outbuf, want), "no '%s' in:\n%s", want, p.outbuf);
+		cr_assert(strstr(p.outbuf, "# TYPE shmring_bridge_rejected counter\n"),
+			  "%s", p.outbuf);
+		cr_assert(strstr(p.outbuf, "shmring_bridge_up{ring=\""), "%s", p.outbuf);
+		cr_assert(strlen(p.outbuf) > 6 &&
+				  !strcmp(p.outbuf + strlen(p.outbuf) - 6, "# EOF\n"),
+			  "%s", p.outbuf);
+	}
+	{
+		/* All bridges' counters, for every ring: each appears. */
+		char *argv[] = { (char *)tool_path(), "bridge", "--stats", NULL };
+
+		cr_assert_eq(proc_run(&p, argv, 10000), 0);
+		cr_assert_not_null(line_starting(p.outbuf, ring_a, line, sizeof(line)),
+				   "%s", p.outbuf);
+		cr_assert_not_null(line_starting(p.outbuf, ring_c, line, sizeof(line)),
+				   "%s", p.outbuf);
+	}
+	cr_assert_eq(bridge_term(&out), 0);
+	cr_assert_eq(bridge_term(&out_c), 0);
+	cr_assert_eq(bridge_term(&in), 0);
+	nu_server_stop(&node, SIGTERM);
+	shmring_close(a);
+	shmring_close(b);
+	shmring_close(c);
+	{
+		const char *rings[3] = { ring_a, ring_c, ring_b };
+		const char *dirs[3] = { "out", "out", "in" };
+
+		for (int i = 0; i < 3; i++) {
+			char path[PATH_MAX];
+
+			shmring_unlink(rings[i]);
+			snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.%s",
+				 rings[i], dirs[i]);
+			unlink(path);
+		}
+	}
+	bridge_free(&out);
+	bridge_free(&out_c);
+	bridge_free(&in);
+	nu_rmtree(base);
+}
+
+/* The command line without a server: usage errors, and a build without
+ * CONFIG_NATS that says so. */
+Test(bridge, command_line)
+{
+	static struct proc p;
+	char *no_durable[] = {
+		(char *)tool_path(), "bridge", "in", "nats://127.0.0.1:1", "s", "r", NULL
+	};
+	char *run[] = { (char *)tool_path(), "bridge",	 "out",
+			"shmring-t-never",   "nats://x", "s",
+			"--elem-size",	     "64",	 NULL };
+	char *bad[] = { (char *)tool_path(), "bridge", "out", "r", "u", "s",
+			"--policy",	     "ring",   NULL };
+
+	if (access(tool_path(), X_OK))
+		cr_skip_test("%s is missing", tool_path());
+	cr_assert_eq(proc_run(&p, bad, 10000), 2, "%s", p.errbuf);
+	cr_assert_eq(proc_run(&p, no_durable, 10000), 2, "%s", p.errbuf);
+	cr_assert(strstr(p.errbuf, "--durable"), "%s", p.errbuf);
+#if CONFIG_NATS
+	(void)run;
+#if CONFIG_USDT
+	{
+		/* The probes of provider shmring_bridge are in the tool. */
+		char *readelf[] = { "readelf", "-n", (char *)tool_path(), NULL };
+		const char *probes[] = { "publish", "ack",    "fetch",
+					 "push",    "reject", "reconnect" };
+
+		if (nu_have("readelf")) {
+			cr_assert_eq(proc_run(&p, readelf, 10000), 0);
+			for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+				char want[64];
+				const char *at = p.outbuf;
+				bool found = false;
+
+				snprintf(want, sizeof(want), "Name: %s\n", probes[i]);
+				while (!found &&
+				       (at = strstr(at, "Provider: shmring_bridge\n"))) {
+					at += 25;
+					found = !strncmp(strstr(at, "Name: "), want,
+							 strlen(want));
+				}
+				cr_assert(found, "no USDT probe shmring_bridge:%s",
+					  probes[i]);
+			}
+		}
+	}
+#endif
+#else
+	cr_assert_eq(proc_run(&p, run, 10000), 1);
+	cr_assert(strstr(p.errbuf, "not compiled in"), "%s", p.errbuf);
+#endif
+}
+
+/* --token: a bridge with the server's token moves messages; one with a wrong
+ * token is refused and keeps trying, moving nothing. */
+Test(bridge, token_authentication, .timeout = 120)
+{
+	char base[PATH_MAX], url[128], subject[96], stream[64], durable[64];
+	struct bridge out = { 0 }, in = { 0 }, bad = { 0 };
+	struct nu_server node;
+	unsigned char m[ELEM];
+	struct shmring *a, *b, *c;
+	TEST_NAME(ring_a, "tka");
+	TEST_NAME(ring_b, "tkb");
+	TEST_NAME(ring_c, "tkc");
+
+	skip_unless_bridge();
+	serialize();
+	nu_tmpdir(base, sizeof(base), "token");
+	memset(&node, 0, sizeof(node));
+	snprintf(node.name, sizeof(node.name), "n1");
+	snprintf(node.dir, sizeof(node.dir), "%.400s/n1", base);
+	mkdir(node.dir, 0755);
+	snprintf(node.conf, sizeof(node.conf), "%.512s/nats.conf", node.dir);
+	snprintf(node.log, sizeof(node.log), "%.512s/nats.log", node.dir);
+	node.host = "127.0.0.1";
+	node.token = "s3cret-token";
+	node.port = nu_free_port();
+	cr_assert(nu_server_conf(&node, &node, 1) && nu_server_run(&node), "%s",
+		  node.log);
+	nu_urls(url, sizeof(url), &node, 1);
+	snprintf(subject, sizeof(subject), "shmring.test.token.%d", (int)getpid());
+	snprintf(stream, sizeof(stream), "Ttoken%d", (int)getpid());
+	snprintf(durable, sizeof(durable), "dtoken%d", (int)getpid());
+	cr_assert_not_null(a = shmring_producer(SHMRING_SPSC, ring_a, ELEM, 64, NULL));
+	cr_assert_not_null(c = shmring_producer(SHMRING_SPSC, ring_c, ELEM, 64, NULL));
+	cr_assert_not_null(b = shmring_consumer(SHMRING_SPSC, ring_b, ELEM, 64, NULL));
+	{
+		struct bridge *bs[3] = { &out, &in, &bad };
+		const char *rings[3] = { ring_a, ring_b, ring_c };
+		const char *tokens[3] = { "s3cret-token", "s3cret-token", "wrong" };
+
+		for (int i = 0; i < 3; i++) {
+			snprintf(bs[i]->log, sizeof(bs[i]->log), "%s/bridge-%d.log", base,
+				 i);
+			arg(bs[i], tool_path());
+			arg(bs[i], "bridge");
+			arg(bs[i], i == 1 ? "in" : "out");
+			if (i != 1)
+				arg(bs[i], rings[i]);
+			arg(bs[i], url);
+			arg(bs[i], subject);
+			if (i == 1) {
+				arg(bs[i], rings[i]);
+				arg(bs[i], "--durable");
+				arg(bs[i], durable);
+			}
+			arg(bs[i], "--create-stream");
+			arg(bs[i], stream);
+			arg(bs[i], "--token");
+			arg(bs[i], tokens[i]);
+			bridge_start(bs[i]);
+		}
+	}
+	for (uint64_t i = 0; i < 10; i++) {
+		msg_fill(m, ELEM, 2, i);
+		cr_assert_eq(shmring_push(c, m), 0); /* the refused bridge's ring */
+	}
+	for (uint64_t i = 0; i < 200; i++) {
+		msg_fill(m, ELEM, 1, i);
+		cr_assert_eq(shmring_push(a, m), 0);
+	}
+	for (uint64_t i = 0; i < 200; i++) {
+		uint32_t prod;
+		uint64_t seq;
+
+		cr_assert_eq(shmring_timed_pop(b, m, 20000000000ull), 0,
+			     "message %llu missing", (unsigned long long)i);
+		cr_assert_eq(msg_check(m, ELEM, &prod, &seq), 0);
+		cr_assert_eq(prod, 1, "a message from the bridge with the wrong token");
+		cr_assert_eq(seq, i);
+	}
+	cr_assert_eq(shmring_timed_pop(b, m, 500000000ull), -1);
+	/* Still running, still holding its 10 elements, and it said why. */
+	cr_assert_eq(waitpid(bad.pid, NULL, WNOHANG), 0);
+	cr_assert_eq(shmring_pending(c), 10);
+	cr_assert(nu_wait_log(bad.log, "uthorization", 5000), "see %s", bad.log);
+	cr_assert_eq(bridge_term(&out), 0);
+	cr_assert_eq(bridge_term(&in), 0);
+	cr_assert_eq(bridge_term(&bad), 0);
+	nu_server_stop(&node, SIGTERM);
+	shmring_close(a);
+	shmring_close(b);
+	shmring_close(c);
+	{
+		const char *rings[3] = { ring_a, ring_b, ring_c };
+		const char *dirs[3] = { "out", "in", "out" };
+
+		for (int i = 0; i < 3; i++) {
+			char path[PATH_MAX];
+
+			shmring_unlink(rings[i]);
+			snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.%s",
+				 rings[i], dirs[i]);
+			unlink(path);
+		}
+	}
+	bridge_free(&out);
+	bridge_free(&in);
+	bridge_free(&bad);
+	nu_rmtree(base);
+}

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `shmring bridge`: rings over NATS JetStream.
+ *
+ *   tools/bridge.c       command line, ring opening, the counter file, --stats
+ *                        and the OpenMetrics printer (built with or without
+ *                        CONFIG_NATS)
+ *   tools/bridge_nats.c  the two directions on the NATS C client (CONFIG_NATS)
+ *
+ * Counters live in a small file in /dev/shm per ring and direction,
+ * /dev/shm/shmring-bridge.RING.out (or .in), so `shmring bridge --stats` in
+ * another process reads them while the bridge runs and after it died; a
+ * restarted bridge keeps counting in the same file. The file is not a ring:
+ * `shmring ls` validates it away like any other foreign file.
+ */
+#ifndef SHMRING_BRIDGE_H
+#define SHMRING_BRIDGE_H
+
+#include "shmring.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum bridge_dir { BRIDGE_OUT = 1, BRIDGE_IN = 2 };
+
+/* ---- the counter file ---------------------------------------------------- */
+
+#define BRIDGE_STATS_PREFIX  "shmring-bridge."
+#define BRIDGE_STATS_MAGIC   0x6567646972627273ull /* "srbridge" */
+#define BRIDGE_STATS_VERSION 1
+/* --dedup (bridge in, SPSC rings): how many pushed stream sequences the
+ * journal remembers. A redelivered message older than that is pushed again. */
+#define BRIDGE_JOURNAL	     65536
+
+/* The counters, in the order the OpenMetrics printer emits them. */
+#define BRIDGE_COUNTERS(X)                                                              \
+	X(forwarded,                                                                    \
+	  "elements moved: published to JetStream (out), pushed into the ring "         \
+	  "(in)")                                                                       \
+	X(acked, "out: elements JetStream acknowledged and the bridge released; in: "   \
+		 "messages acknowledged to JetStream")                                  \
+	X(redelivered,                                                                  \
+	  "out: elements published again after a failed or lost PubAck (what a "        \
+	  "restart publishes again shows as duplicates); in: messages JetStream "       \
+	  "delivered more than once")                                                   \
+	X(rejected, "out: negative PubAcks (retried); in: messages of the wrong size, " \
+		    "terminated")                                                       \
+	X(reconnects, "reconnections to a NATS server")                                 \
+	X(duplicates, "out: PubAcks that JetStream de-duplicated by message id (a "     \
+		      "restarted bridge publishing again); in: "                        \
+		      "redelivered messages --dedup dropped as already pushed")
+
+struct bridge_counters {
+#define X(name, help) _Atomic uint64_t name;
+	BRIDGE_COUNTERS(X)
+#undef X
+};
+
+/* Journal of --dedup: the stream sequence of each element pushed into an
+ * SPSC ring and the ring position it went to, written before the elements
+ * are committed. After a restart, an entry is committed iff its position is
+ * below the producer's position (the ring is single-producer: nobody else
+ * moves it); entries at or above it are dropped at start, since those
+ * positions will be written again. */
+struct bridge_journal {
+	uint64_t instance; /* ring instance the entries belong to */
+	uint64_t head;	   /* entries written, ever (index = head % size) */
+	struct {
+		uint64_t seq, pos; /* seq 0: no entry */
+	} e[BRIDGE_JOURNAL];
+};
+
+struct bridge_stats {
+	uint64_t magic;
+	uint32_t version, dir;
+	_Atomic int32_t pid; /* the bridge that last ran; see bridge_alive() */
+	uint32_t pad;
+	_Atomic uint64_t starts;
+	_Atomic uint64_t started_ns; /* CLOCK_REALTIME of the last start */
+	_Atomic uint32_t connected;  /* 1 while connected to a server */
+	uint32_t pad2;
+	char ring[256], subject[256];
+	struct bridge_counters c;
+	uint64_t spare[16];
+	struct bridge_journal journal;
+};
+
+/* Opens (creating if needed) the counter file of RING in direction DIR and
+ * maps it; NULL with errno. */
+struct bridge_stats *bridge_stats_open(const char *ring, enum bridge_dir dir,
+				       const char *subject);
+void bridge_stats_close(struct bridge_stats *st);
+/* Prints the counters of every bridge (RING: only that ring's) as OpenMetrics
+ * metric families (# HELP, # TYPE, one sample per ring and direction), without
+ * the closing "# EOF", so `shmring stat --openmetrics` can print them beside
+ * its own families. Returns how many bridges were printed. */
+int bridge_print_openmetrics(FILE *out, const char *ring);
+
+/* ---- options ------------------------------------------------------------- */
+
+struct bridge_opts {
+	enum bridge_dir dir;
+	const char *ring, *url, *subject;
+	/* a missing ring is created with these; 0: library defaults */
+	enum shmring_policy policy;
+	size_t elem_size, capacity;
+	/* NATS */
+	const char *creds, *token, *tls_ca, *tls_cert, *tls_key, *name;
+	const char *create_stream; /* create this stream for SUBJECT if missing */
+	const char *stream;	   /* in: bind to this stream (default: by subject) */
+	const char *durable;	   /* in: durable pull consumer (required) */
+	int replicas;
+	long long dup_window_ms;
+	bool memory_storage;
+	/* out */
+	long max_inflight; /* PubAcks awaited at once */
+	long ack_wait_ms;  /* out: PubAck timeout; in: consumer AckWait */
+	bool unordered;	   /* out: no Nats-Expected-Last-Msg-Id chaining */
+	bool low_latency;  /* write each message at once (no coalescing) */
+	/* in */
+	long batch;	 /* messages fetched at most per request */
+	long seq_offset; /* -1: off */
+	bool dedup;
+	int verbose;
+};
+
+/* ---- shared between bridge.c and bridge_nats.c --------------------------- */
+
+extern volatile sig_atomic_t bridge_stop;
+
+/* Opens RING for ROLE: an existing ring with the geometry its header records,
+ * a missing one created from O (policy, elem_size, capacity). Fills INFO
+ * with the ring's header. NULL after printing why. */
+struct shmring *bridge_open_ring(const struct bridge_opts *o, enum shmring_role role,
+				 struct shmring_info *info);
+
+__attribute__((format(printf, 2, 3))) void bridge_log(const struct bridge_opts *o,
+						      const char *fmt, ...);
+
+uint64_t bridge_now_ns(void);
+
+/* tools/bridge_nats.c: runs one direction until SIGTERM/SIGINT; exit status. */
+int bridge_run_out(const struct bridge_opts *o, struct bridge_stats *st);
+int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st);
+
+/* USDT probes, provider shmring_bridge (CONFIG_USDT):
+ *   publish   (ring, position, count)       elements handed to the NATS client
+ *   ack       (ring, position, count)       elements JetStream acknowledged
+ *                                           (out: released from the ring;
+ *                                           in: acks sent)
+ *   fetch     (ring, asked, got)            a pull request returned (in)
+ *   push      (ring, position, count)       elements pushed into the ring (in)
+ *   reject    (ring, stream_seq, size)      a message of the wrong size (in) or a
+ *                                           negative PubAck (out: size 0)
+ *   reconnect (ring, reconnects)            the NATS connection came back
+ * RING is the ring's name (a string). Probes have no semaphores: their
+ * arguments are values the bridge has at hand anyway. */
+#include "config.h"
+#if CONFIG_USDT
+#define SDT_USE_VARIADIC 1
+#include <sys/sdt.h>
+#define BRIDGE_PROBE(name, ...) STAP_PROBEV(shmring_bridge, name, __VA_ARGS__)
+#else
+#define BRIDGE_PROBE(name, ...) \
+	do {                    \
+	} while (0)
+#endif
+
+#endif /* SHMRING_BRIDGE_H */
