@@ -83,5 +83,10 @@ Test(crash, tiny_soak_with_signals_and_eintr, .timeout = 240)
 	cr_expect_eq(total(p.outbuf, t, "signals sent, "), 0, "policies failed");
 	cr_expect_gt(total(p.outbuf, "soak mpmc:", "signals handled "), 0);
 	cr_expect_gt(total(p.outbuf, "soak mpmc:", "injected "), 0, "EINTR was retried");
+	/* Handles opened with SHMRING_F_EINTR: the library's own EINTR. */
+	cr_expect_gt(total(p.outbuf, "soak spsc:", "EINTR from the library ") +
+			     total(p.outbuf, "soak mpsc:", "EINTR from the library ") +
+			     total(p.outbuf, "soak mpmc:", "EINTR from the library "),
+		     0, "no blocking call returned EINTR");
 	cr_expect_eq(leftovers("soak", p.pid), 0, "rings left in /dev/shm");
 }
