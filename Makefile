@@ -4,6 +4,11 @@
 #   make check                Criterion tests
 #   make check SANITIZE=address,undefined   (or SANITIZE=thread) into build/san-*/
 #   make fuzz                 libFuzzer harnesses, FUZZ_SECONDS each (fuzz/README.md)
+#   make crash                random SIGKILLs and deaths mid-copy, every message
+#                             checked (CRASH_ARGS=--short: about a minute)
+#   make soak                 10^8 messages per policy with signals and restarts
+#                             (SOAK_ARGS=--short: 10^6)
+#   make repro                reproducers of library bugs found (exit 1 while there)
 #   make demo                 real processes, throughput and latency
 #   make bench / bench-full   benchmarks against peers (bench/README.md)
 #   make install PREFIX=/usr/local DESTDIR=
@@ -321,6 +326,40 @@ TEST_HELPERS := $(BUILD)/tests/ring_helper
 $(BUILD)/tests/ring_helper: tests/ring_helper.c tests/msg.h $(LIB_A) $(BUILD)/config.h
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
+
+# The crash campaign and the soak (issue 9): programs of their own, not
+# Criterion, run by make crash / make soak (full forms; CRASH_ARGS=--short and
+# SOAK_ARGS=--short are CI's).
+CRASH_ARGS ?=
+SOAK_ARGS ?=
+TEST_HELPERS += $(BUILD)/tests/crash $(BUILD)/tests/soak
+
+$(BUILD)/tests/crash $(BUILD)/tests/soak: $(BUILD)/tests/%: tests/%.c tests/harness.h \
+		tests/msg.h $(LIB_A) $(BUILD)/config.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -Isrc -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
+
+.PHONY: crash soak
+crash: deps-check
+	@$(MAKE) --no-print-directory $(BUILD)/tests/crash
+	$(BUILD)/tests/crash $(CRASH_ARGS)
+
+soak: deps-check
+	@$(MAKE) --no-print-directory $(BUILD)/tests/soak
+	$(BUILD)/tests/soak $(SOAK_ARGS)
+
+# Reproducers of library bugs the campaign found (tests/repro_*.c): each
+# program exits 1 while its bug is there. Not part of make check (they fail
+# until the library is fixed); make repro runs them all.
+REPROS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/repro_*.c))
+
+$(REPROS): $(BUILD)/tests/%: tests/%.c tests/harness.h tests/msg.h $(LIB_A) $(BUILD)/config.h
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -Isrc -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
+
+.PHONY: repro
+repro: $(REPROS)
+	@rc=0; for r in $(REPROS); do echo "== $$r"; $$r || rc=1; done; exit $$rc
 
 check: deps-check
 	@$(MAKE) --no-print-directory all $(TESTS) $(TEST_HELPERS)
