@@ -8,7 +8,6 @@
 #                             checked (CRASH_ARGS=--short: about a minute)
 #   make soak                 10^8 messages per policy with signals and restarts
 #                             (SOAK_ARGS=--short: 10^6)
-#   make repro                reproducers of library bugs found (exit 1 while there)
 #   make demo                 real processes, throughput and latency
 #   make bench / bench-full   benchmarks against peers (bench/README.md)
 #   make install PREFIX=/usr/local DESTDIR=
@@ -347,19 +346,6 @@ crash: deps-check
 soak: deps-check
 	@$(MAKE) --no-print-directory $(BUILD)/tests/soak
 	$(BUILD)/tests/soak $(SOAK_ARGS)
-
-# Reproducers of library bugs the campaign found (tests/repro_*.c): each
-# program exits 1 while its bug is there. Not part of make check (they fail
-# until the library is fixed); make repro runs them all.
-REPROS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/repro_*.c))
-
-$(REPROS): $(BUILD)/tests/%: tests/%.c tests/harness.h tests/msg.h $(LIB_A) $(BUILD)/config.h
-	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -Isrc -o $@ $< $(LIB_A) $(LIB_LIBS) $(SAN_LDFLAGS)
-
-.PHONY: repro
-repro: $(REPROS)
-	@rc=0; for r in $(REPROS); do echo "== $$r"; $$r || rc=1; done; exit $$rc
 
 check: deps-check
 	@$(MAKE) --no-print-directory all $(TESTS) $(TEST_HELPERS)

@@ -447,7 +447,7 @@ static void run_segment(size_t size)
 
 	/* The header as it is, then validated in place. */
 	memcpy(seg, variant, size);
-	rc = shmring__hdr_validate((const struct shmring__hdr *)seg, size);
+	rc = shmring__hdr_validate((const struct shmring__hdr *)seg, size, NULL);
 	FUZZ_CHECKF(rc == 0 || rc == -EPROTO, "hdr_validate: %d", rc);
 	if (rc == 0)
 		check_valid_geometry(seg, size);

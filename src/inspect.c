@@ -3,7 +3,8 @@
  * Inspection: a snapshot of a ring's header for observers (shmring_stat, the
  * `shmring` tool), needing read permission only and no role.
  *
- * The header is copied with pread(2), never mapped: a file in /dev/shm that
+ * The header (and for MPSC/MPMC rings the sequence words behind its hints)
+ * is copied with pread(2), never mapped: a file in /dev/shm that
  * someone truncates while we look at it would make a mapping raise SIGBUS,
  * and `shmring ls` reads every file there, rings or not. The copy is then
  * validated like an opened ring's header, so nothing in it is trusted before
@@ -27,8 +28,10 @@ static ssize_t pread_all(int fd, void *buf, size_t len, off_t off)
 	return n;
 }
 
-/* Reads the header of the open segment FD into H and validates it. */
-static int hdr_read(int fd, struct shmring__hdr *h, size_t *segment_size)
+/* Reads the header of the open segment FD into H and validates it; its
+ * geometry into GEO. */
+static int hdr_read(int fd, struct shmring__hdr *h, size_t *segment_size,
+		    struct shmring *geo)
 {
 	struct stat st;
 	ssize_t n;
@@ -56,7 +59,7 @@ static int hdr_read(int fd, struct shmring__hdr *h, size_t *segment_size)
 	    SHMRING_INIT_READY)
 		return -EPROTO;
 	*segment_size = (size_t)st.st_size;
-	return shmring__hdr_validate(h, (size_t)st.st_size);
+	return shmring__hdr_validate(h, (size_t)st.st_size, geo);
 }
 
 /* Position P as a count of positions since position 0. */
@@ -98,28 +101,54 @@ static uint64_t extra(int fd, int role, unsigned int listed_live)
 
 _Static_assert(SHMRING_INFO_HOLDERS == SHMRING_REG_SLOTS, "registry size is public");
 
-static void info_fill(int fd, struct shmring__hdr *h, size_t segment_size,
-		      struct shmring_info *info)
+struct seq_file {
+	int fd;
+	uint64_t data_offset;
+};
+
+static bool seq_pread(const struct shmring *geo, uint64_t p, void *ctx, uint64_t *w)
 {
-	/* Only the fields pos_count and pos_linear read. */
-	struct shmring geo = {
-		.cap = h->capacity,
-		.shift = h->shift,
-		.lap = 1ull << h->shift,
-		.mask = (1ull << h->shift) - 1,
-	};
-	uint64_t head = atomic_load_explicit(&h->head, memory_order_relaxed);
-	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	const struct seq_file *f = ctx;
+	off_t off =
+		(off_t)(f->data_offset + (p & geo->mask) * geo->slot_size + geo->seq_off);
+
+	return pread_all(f->fd, w, sizeof(*w), off) == (ssize_t)sizeof(*w);
+}
+
+/* The positions behind MPSC/MPMC hints, read from the slots as
+ * shmring_pending() does (a hint can stay behind for good: a consumer that
+ * finds the ring empty moves only its own). A pread per slot, so the walk
+ * goes at most two laps: hints lag by what is in flight, not by laps. */
+static void positions(int fd, const struct shmring__hdr *h, const struct shmring *geo,
+		      uint64_t *head, uint64_t *tail)
+{
+	struct seq_file f = { .fd = fd, .data_offset = h->data_offset };
+	uint64_t most = 2 * geo->cap + 64;
+
+	*head = atomic_load_explicit(&h->head, memory_order_relaxed);
+	*tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
+	if (geo->policy == SHMRING_SPSC)
+		return;
+	*tail = shmring__mp_refine(geo, *tail, false, most, seq_pread, &f);
+	*head = shmring__mp_refine(geo, *head, true, most, seq_pread, &f);
+}
+
+static void info_fill(int fd, struct shmring__hdr *h, const struct shmring *geo,
+		      size_t segment_size, struct shmring_info *info)
+{
+	uint64_t head, tail;
+
+	positions(fd, h, geo, &head, &tail);
 
 	*info = (struct shmring_info){
 		.sz = sizeof(*info),
 		.policy = (enum shmring_policy)h->policy,
 		.elem_size = (size_t)h->elem_size,
 		.capacity = (size_t)h->capacity,
-		.pending = (size_t)pos_count(&geo, head, tail),
+		.pending = (size_t)pos_count(geo, head, tail),
 		.segment_size = segment_size,
-		.pushed = pos_linear(&geo, head),
-		.popped = pos_linear(&geo, tail),
+		.pushed = pos_linear(geo, head),
+		.popped = pos_linear(geo, tail),
 		.producers_waiting = atomic_load(&h->not_full.sleepers),
 		.consumers_waiting = atomic_load(&h->not_empty.sleepers),
 		.producer_sleeps = atomic_load(&h->not_full.sleeps),
@@ -143,6 +172,7 @@ int shmring_stat(const char *name, struct shmring_info *out)
 	char nname[SHMRING_NAME_BUF];
 	struct shmring__hdr h;
 	struct shmring_info info;
+	struct shmring geo; /* only the geometry fields */
 	size_t segment_size = 0;
 	int fd, rc;
 
@@ -154,9 +184,9 @@ int shmring_stat(const char *name, struct shmring_info *out)
 	fd = shmring__shm_open_existing(nname, O_RDONLY | O_NONBLOCK | O_NOFOLLOW, NULL);
 	if (fd < 0)
 		return errno == ELOOP ? shmring__err(EPROTO) : -1;
-	rc = hdr_read(fd, &h, &segment_size);
+	rc = hdr_read(fd, &h, &segment_size, &geo);
 	if (!rc)
-		info_fill(fd, &h, segment_size, &info);
+		info_fill(fd, &h, &geo, segment_size, &info);
 	close(fd);
 	if (rc)
 		return shmring__err(-rc);

@@ -160,11 +160,29 @@ static int hdr_geom(const struct shmring__hdr *h, size_t room, struct geom *g)
 	return 0;
 }
 
-int shmring__hdr_validate(const struct shmring__hdr *h, size_t room)
+/* The handle fields the validated geometry G gives; nothing else is set. */
+static void geom_apply(struct shmring *r, const struct geom *g)
+{
+	r->cap = g->capacity;
+	r->shift = g->shift;
+	r->lap = 1ull << g->shift;
+	r->mask = r->lap - 1;
+	r->elem_size = (size_t)g->elem_size;
+	r->slot_size = (size_t)g->slot_size;
+	r->seq_off = (size_t)g->seq_offset;
+	r->lapmask = g->shift > 64 - MP_LAP_BITS ? UINT64_MAX >> g->shift :
+						   (1ull << MP_LAP_BITS) - 1;
+	r->policy = (enum shmring_policy)g->policy;
+}
+
+int shmring__hdr_validate(const struct shmring__hdr *h, size_t room, struct shmring *geo)
 {
 	struct geom g;
+	int rc = hdr_geom(h, room, &g);
 
-	return hdr_geom(h, room, &g);
+	if (!rc && geo)
+		geom_apply(geo, &g);
+	return rc;
 }
 
 /* Validates a READY header against the mapping (EPROTO) and against the
@@ -398,15 +416,7 @@ static struct shmring *ring_attach(struct shmring_mem *mem, size_t offset, int p
 		goto fail;
 	/* From here on only the validated geometry (g) sizes accesses. */
 	r->slots = (unsigned char *)r->hdr + g.data_offset;
-	r->cap = g.capacity;
-	r->shift = g.shift;
-	r->lap = 1ull << g.shift;
-	r->mask = r->lap - 1;
-	r->elem_size = (size_t)g.elem_size;
-	r->slot_size = (size_t)g.slot_size;
-	r->seq_off = (size_t)g.seq_offset;
-	r->lapmask = g.shift > 64 - MP_LAP_BITS ? UINT64_MAX >> g.shift :
-						  (1ull << MP_LAP_BITS) - 1;
+	geom_apply(r, &g);
 	shmring__barrier_setup(r);
 	rc = shmring__roles_claim(r);
 	if (rc)
@@ -513,26 +523,38 @@ int shmring_unlink(const char *name)
 
 /* ---- state ----------------------------------------------------------------- */
 
-/* MPSC/MPMC head and tail are hints (mp.h) that can lag: walk from HINT
- * over the slots that show it is behind: claimed or done ones for head
- * (HEAD), done ones for tail. Given-back slots let producers run laps
- * ahead, so a walk may take laps; it is bounded all the same. */
-static uint64_t mp_refine(const struct shmring *r, uint64_t hint, bool head)
+uint64_t shmring__mp_refine(const struct shmring *r, uint64_t hint, bool head,
+			    uint64_t most, shmring__seq_reader read, void *ctx)
 {
-	uint64_t p = hint, most = SHMRING_WALK_RETRIES * r->cap;
+	uint64_t p = hint, w;
 
 	if ((p & r->mask) >= r->cap)
 		return hint;
-	if (most < 65536)
-		most = 65536; /* small rings go round many laps for little */
-	for (uint64_t i = 0; i < most; i++, p = pos_next(r, p)) {
-		uint64_t w = atomic_load_explicit(seq_at(r, p), memory_order_acquire);
+	for (uint64_t i = 0; i < most && read(r, p, ctx, &w); i++, p = pos_next(r, p)) {
 		int64_t d = mp_lapdiff(r, w, p);
 
 		if (!(d >= 1 || (head && d == 0 && mp_state(w) != MP_FREE)))
 			break;
 	}
 	return p;
+}
+
+static bool seq_read_mapped(const struct shmring *r, uint64_t p, void *ctx, uint64_t *w)
+{
+	(void)ctx;
+	*w = atomic_load_explicit(seq_at(r, p), memory_order_acquire);
+	return true;
+}
+
+/* A handle's walk: given-back slots let producers run laps ahead, so it may
+ * take laps; it is bounded all the same. */
+static uint64_t mp_refine(const struct shmring *r, uint64_t hint, bool head)
+{
+	uint64_t most = SHMRING_WALK_RETRIES * r->cap;
+
+	if (most < 65536)
+		most = 65536; /* small rings go round many laps for little */
+	return shmring__mp_refine(r, hint, head, most, seq_read_mapped, NULL);
 }
 
 size_t shmring_pending(const struct shmring *r)

@@ -331,8 +331,22 @@ uint64_t shmring__now_ns(void);
 /* ---- ring.c ---------------------------------------------------------------- */
 
 /* Checks a header that says READY: magic, version, and a geometry that is the
- * one its own parameters give and fits in ROOM bytes. 0 or -EPROTO. */
-int shmring__hdr_validate(const struct shmring__hdr *h, size_t room);
+ * one its own parameters give and fits in ROOM bytes. 0 or -EPROTO. On
+ * success, GEO (if not NULL) gets the geometry fields of a handle (policy,
+ * cap, shift, lap, mask, elem_size, slot_size, seq_off, lapmask). */
+int shmring__hdr_validate(const struct shmring__hdr *h, size_t room, struct shmring *geo);
+
+/* Reads the sequence word of position P of ring R into *W; false if it
+ * cannot (the walk then stops there). */
+typedef bool (*shmring__seq_reader)(const struct shmring *r, uint64_t p, void *ctx,
+				    uint64_t *w);
+
+/* MPSC/MPMC head and tail are hints (mp.h) that can lag: walks from HINT, at
+ * most MOST positions, over the slots that show it is behind: claimed or
+ * done ones for head (HEAD), done ones for tail. Needs only R's geometry;
+ * READ gets the words (from the mapping, or pread for observers). */
+uint64_t shmring__mp_refine(const struct shmring *r, uint64_t hint, bool head,
+			    uint64_t most, shmring__seq_reader read, void *ctx);
 
 /* ---- roles.c: roles and claims that follow processes --------------------- */
 

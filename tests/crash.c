@@ -1327,9 +1327,8 @@ static struct shmring *drain(struct run *R, const struct opts *o)
 			  strerror(errno));
 		goto fail;
 	}
-	/* Empty means nothing pending, dead claims repaired included. Asked
-	 * of a handle: shmring_stat reads the MPSC/MPMC hints unrefined, and
-	 * they can lag behind an empty ring for good. */
+	/* Empty means nothing pending, dead claims repaired included
+	 * (shmring_pending walks past hints that lag). */
 	for (uint64_t quiet = 0; quiet < 3;) {
 		reap_exited(R);
 		while (kids_of(R, false) < C.ncons)
