@@ -193,6 +193,146 @@ static enum op pick_op(void)
 	}
 }
 
+/* ---- the calls that copy, either way ------------------------------------------- */
+
+/* One direction's copying calls: push or pop. */
+struct dir {
+	const char *name[O_NOPS]; /* for messages, by op */
+	int (*try_)(struct shmring *r, unsigned char *buf);
+	int (*block)(struct shmring *r, unsigned char *buf);
+	int (*timed)(struct shmring *r, unsigned char *buf, uint64_t ns);
+	ssize_t (*burst)(struct shmring *r, unsigned char *buf, size_t n);
+};
+
+static int try_push(struct shmring *r, unsigned char *b)
+{
+	return shmring_try_push(r, b);
+}
+static int push(struct shmring *r, unsigned char *b)
+{
+	return shmring_push(r, b);
+}
+static int timed_push(struct shmring *r, unsigned char *b, uint64_t ns)
+{
+	return shmring_timed_push(r, b, ns);
+}
+static ssize_t push_burst(struct shmring *r, unsigned char *b, size_t n)
+{
+	return shmring_push_burst(r, b, n);
+}
+static int try_pop(struct shmring *r, unsigned char *b)
+{
+	return shmring_try_pop(r, b);
+}
+static int pop(struct shmring *r, unsigned char *b)
+{
+	return shmring_pop(r, b);
+}
+static int timed_pop(struct shmring *r, unsigned char *b, uint64_t ns)
+{
+	return shmring_timed_pop(r, b, ns);
+}
+static ssize_t pop_burst(struct shmring *r, unsigned char *b, size_t n)
+{
+	return shmring_pop_burst(r, b, n);
+}
+
+static const struct dir PUSH = {
+	{ [O_TRY] = "try_push",
+	  [O_BLOCK] = "push",
+	  [O_TIMED] = "timed_push",
+	  [O_BURST] = "push_burst",
+	  [O_ZC] = "reserve" },
+	try_push,
+	push,
+	timed_push,
+	push_burst,
+};
+static const struct dir POP = {
+	{ [O_TRY] = "try_pop",
+	  [O_BLOCK] = "pop",
+	  [O_TIMED] = "timed_pop",
+	  [O_BURST] = "pop_burst",
+	  [O_ZC] = "peek" },
+	try_pop,
+	pop,
+	timed_pop,
+	pop_burst,
+};
+
+/* shmring_wait for a picked timeout, checked. */
+static void wait_some(struct shmring *r)
+{
+	uint64_t to = pick_timeout(), t0 = h_now();
+	int rc = injected() ? -1 : shmring_wait(r, to);
+
+	if (rc && !interrupted(rc) && errno != ETIMEDOUT)
+		die("wait: %s", strerror(errno));
+	timed_check(t0, to, "shmring_wait");
+}
+
+/* One call of OP other than zero-copy, moving up to N elements to or from
+ * BUF: how many moved (0: nothing, call again). */
+static size_t copy_once(const struct dir *d, struct shmring *r, enum op op,
+			unsigned char *buf, size_t n)
+{
+	uint64_t t0 = h_now(), to;
+	long rc;
+
+	switch (op) {
+	case O_TRY:
+	case O_WAIT:
+	case O_FD:
+		rc = injected() ? -1 : d->try_(r, buf);
+		if (rc == 0)
+			return 1;
+		if (interrupted(rc))
+			return 0;
+		if (errno != EAGAIN)
+			die("%s: %s", d->name[O_TRY], strerror(errno));
+		if (op == O_TRY)
+			backoff();
+		else if (op == O_FD)
+			fd_wait(r);
+		else
+			wait_some(r);
+		return 0;
+	case O_BLOCK:
+		rc = injected() ? -1 : d->block(r, buf);
+		if (rc && !interrupted(rc))
+			die("%s: %s", d->name[op], strerror(errno));
+		return rc == 0;
+	case O_TIMED:
+		to = pick_timeout();
+		rc = injected() ? -1 : d->timed(r, buf, to);
+		timed_check(t0, to, d->name[op]);
+		if (rc && !interrupted(rc) && errno != ETIMEDOUT)
+			die("%s: %s", d->name[op], strerror(errno));
+		return rc == 0;
+	case O_BURST:
+		rc = injected() ? -1 : d->burst(r, buf, n);
+		if (rc > 0)
+			return (size_t)rc;
+		if (rc < 0 && !interrupted(rc))
+			die("%s: %s", d->name[op], strerror(errno));
+		backoff();
+		return 0;
+	default:
+		die("copy_once: op %d", (int)op);
+		return 0;
+	}
+}
+
+/* After a reserve or peek that returned RC: a failure not from a signal
+ * dies, nothing borrowed waits. */
+static void borrow_failed(const struct dir *d, struct shmring *r, long rc)
+{
+	if (rc < 0 && !interrupted(rc))
+		die("%s: %s", d->name[O_ZC], strerror(errno));
+	if (rc == 0)
+		wait_some(r);
+}
+
 /* ---- producers --------------------------------------------------------------------- */
 
 /* Pushes up to N messages from BUF (seqs BASE..) with one kind of call,
@@ -202,90 +342,35 @@ static size_t push_some(struct shmring *r, enum op op, const unsigned char *buf,
 {
 	atomic_fetch_add(&S->calls[0][op], 1);
 	for (;;) {
-		uint64_t t0 = h_now(), to = 0;
 		long rc;
 		void *first;
-		size_t stride;
+		size_t stride, m;
 
-		switch (op) {
-		case O_TRY:
-		case O_WAIT:
-		case O_FD:
-			rc = injected() ? -1 : shmring_try_push(r, buf);
-			if (rc == 0)
-				return 1;
-			if (interrupted(rc))
-				continue;
-			if (errno != EAGAIN)
-				die("try_push: %s", strerror(errno));
-			if (op == O_TRY) {
-				backoff();
-			} else if (op == O_FD) {
-				fd_wait(r);
-			} else {
-				to = pick_timeout();
-				t0 = h_now();
-				rc = injected() ? -1 : shmring_wait(r, to);
-				if (rc && !interrupted(rc) && errno != ETIMEDOUT)
-					die("wait: %s", strerror(errno));
-				timed_check(t0, to, "shmring_wait");
-			}
-			continue;
-		case O_BLOCK:
-			rc = injected() ? -1 : shmring_push(r, buf);
-			if (rc == 0)
-				return 1;
-			if (!interrupted(rc))
-				die("push: %s", strerror(errno));
-			continue;
-		case O_TIMED:
-			to = pick_timeout();
-			rc = injected() ? -1 : shmring_timed_push(r, buf, to);
-			timed_check(t0, to, "timed_push");
-			if (rc == 0)
-				return 1;
-			if (!interrupted(rc) && errno != ETIMEDOUT)
-				die("timed_push: %s", strerror(errno));
-			continue;
-		case O_BURST:
-			rc = injected() ? -1 : shmring_push_burst(r, buf, n);
-			if (rc > 0)
-				return (size_t)rc;
-			if (rc < 0 && !interrupted(rc))
-				die("push_burst: %s", strerror(errno));
-			backoff();
-			continue;
-		default:
-			rc = injected() ? -1 : shmring_reserve(r, n, &first, &stride);
-			if (rc > 0) {
-				size_t k = (size_t)rc;
-
-				for (size_t i = 0; i < k; i++)
-					memcpy((unsigned char *)first + i * stride,
-					       buf + i * S->elem, S->elem);
-				if (h_one_in(&G, 16))
-					k = (size_t)h_below(&G, k + 1);
-				for (size_t i = k; i < (size_t)rc; i++)
-					msg_fill((unsigned char *)first + i * stride,
-						 S->elem, H_ID_POISON, base + i);
-				if (shmring_commit(r, k))
-					die("commit: %s", strerror(errno));
-				if (k)
-					return k;
-				continue;
-			}
-			if (rc < 0 && !interrupted(rc))
-				die("reserve: %s", strerror(errno));
-			if (rc == 0) {
-				to = pick_timeout();
-				t0 = h_now();
-				rc = injected() ? -1 : shmring_wait(r, to);
-				if (rc && !interrupted(rc) && errno != ETIMEDOUT)
-					die("wait: %s", strerror(errno));
-				timed_check(t0, to, "shmring_wait");
-			}
+		if (op != O_ZC) {
+			m = copy_once(&PUSH, r, op, (unsigned char *)buf, n);
+			if (m)
+				return m;
 			continue;
 		}
+		rc = injected() ? -1 : shmring_reserve(r, n, &first, &stride);
+		if (rc > 0) {
+			size_t k = (size_t)rc;
+
+			for (size_t i = 0; i < k; i++)
+				memcpy((unsigned char *)first + i * stride,
+				       buf + i * S->elem, S->elem);
+			if (h_one_in(&G, 16))
+				k = (size_t)h_below(&G, k + 1);
+			for (size_t i = k; i < (size_t)rc; i++)
+				msg_fill((unsigned char *)first + i * stride, S->elem,
+					 H_ID_POISON, base + i);
+			if (shmring_commit(r, k))
+				die("commit: %s", strerror(errno));
+			if (k)
+				return k;
+			continue;
+		}
+		borrow_failed(&PUSH, r, rc);
 	}
 }
 
@@ -405,112 +490,55 @@ static size_t pop_some(struct shmring *r, struct cons *c, enum op op, unsigned c
 {
 	atomic_fetch_add(&S->calls[1][op], 1);
 	for (;;) {
-		uint64_t t0 = h_now(), to = 0;
 		long rc;
 		void *first;
-		size_t stride;
+		size_t stride, m;
 
-		switch (op) {
-		case O_TRY:
-		case O_WAIT:
-		case O_FD:
-			rc = injected() ? -1 : shmring_try_pop(r, buf);
-			if (rc == 0)
-				return 1;
-			if (interrupted(rc))
-				continue;
-			if (errno != EAGAIN)
-				die("try_pop: %s", strerror(errno));
-			if (op == O_TRY) {
-				backoff();
-			} else if (op == O_FD) {
-				fd_wait(r);
-			} else {
-				to = pick_timeout();
-				t0 = h_now();
-				rc = injected() ? -1 : shmring_wait(r, to);
-				if (rc && !interrupted(rc) && errno != ETIMEDOUT)
-					die("wait: %s", strerror(errno));
-				timed_check(t0, to, "shmring_wait");
-			}
-			continue;
-		case O_BLOCK:
-			rc = injected() ? -1 : shmring_pop(r, buf);
-			if (rc == 0)
-				return 1;
-			if (!interrupted(rc))
-				die("pop: %s", strerror(errno));
-			continue;
-		case O_TIMED:
-			to = pick_timeout();
-			rc = injected() ? -1 : shmring_timed_pop(r, buf, to);
-			timed_check(t0, to, "timed_pop");
-			if (rc == 0)
-				return 1;
-			if (!interrupted(rc) && errno != ETIMEDOUT)
-				die("timed_pop: %s", strerror(errno));
-			continue;
-		case O_BURST:
-			rc = injected() ? -1 : shmring_pop_burst(r, buf, n);
-			if (rc > 0)
-				return (size_t)rc;
-			if (rc < 0 && !interrupted(rc))
-				die("pop_burst: %s", strerror(errno));
-			backoff();
-			continue;
-		default:
-			rc = injected() ? -1 : shmring_peek(r, n, &first, &stride);
-			if (rc > 0) {
-				size_t k = (size_t)rc;
-
-				/* One pill each: release through the first. */
-				for (size_t i = 0; i < (size_t)rc; i++) {
-					uint32_t p;
-					uint64_t s;
-
-					if (!msg_check((unsigned char *)first +
-							       i * stride,
-						       S->elem, &p, &s) &&
-					    p == H_ID_PILL) {
-						k = i + 1;
-						break;
-					}
-				}
-				if (k == (size_t)rc && h_one_in(&G, 16))
-					k = (size_t)h_below(&G, k + 1);
-				for (size_t i = 0; i < k; i++)
-					got(c, (unsigned char *)first + i * stride);
-				for (size_t i = k;
-				     i < (size_t)rc && S->policy == SHMRING_MPMC; i++) {
-					uint32_t p;
-					uint64_t s, bit;
-
-					if (msg_check((unsigned char *)first + i * stride,
-						      S->elem, &p, &s) ||
-					    p == 0 || p > S->nlanes || s >= S->per_lane)
-						continue;
-					bit = (p - 1) * S->per_lane + s;
-					atomic_fetch_or(&GB[bit / 64],
-							1ull << (bit % 64));
-				}
-				if (shmring_release(r, k))
-					die("release: %s", strerror(errno));
-				if (k)
-					return 0; /* counted already */
-				continue;
-			}
-			if (rc < 0 && !interrupted(rc))
-				die("peek: %s", strerror(errno));
-			if (rc == 0) {
-				to = pick_timeout();
-				t0 = h_now();
-				rc = injected() ? -1 : shmring_wait(r, to);
-				if (rc && !interrupted(rc) && errno != ETIMEDOUT)
-					die("wait: %s", strerror(errno));
-				timed_check(t0, to, "shmring_wait");
-			}
+		if (op != O_ZC) {
+			m = copy_once(&POP, r, op, buf, n);
+			if (m)
+				return m;
 			continue;
 		}
+		rc = injected() ? -1 : shmring_peek(r, n, &first, &stride);
+		if (rc > 0) {
+			size_t k = (size_t)rc;
+
+			/* One pill each: release through the first. */
+			for (size_t i = 0; i < (size_t)rc; i++) {
+				uint32_t p;
+				uint64_t s;
+
+				if (!msg_check((unsigned char *)first + i * stride,
+					       S->elem, &p, &s) &&
+				    p == H_ID_PILL) {
+					k = i + 1;
+					break;
+				}
+			}
+			if (k == (size_t)rc && h_one_in(&G, 16))
+				k = (size_t)h_below(&G, k + 1);
+			for (size_t i = 0; i < k; i++)
+				got(c, (unsigned char *)first + i * stride);
+			for (size_t i = k; i < (size_t)rc && S->policy == SHMRING_MPMC;
+			     i++) {
+				uint32_t p;
+				uint64_t s, bit;
+
+				if (msg_check((unsigned char *)first + i * stride,
+					      S->elem, &p, &s) ||
+				    p == 0 || p > S->nlanes || s >= S->per_lane)
+					continue;
+				bit = (p - 1) * S->per_lane + s;
+				atomic_fetch_or(&GB[bit / 64], 1ull << (bit % 64));
+			}
+			if (shmring_release(r, k))
+				die("release: %s", strerror(errno));
+			if (k)
+				return 0; /* counted already */
+			continue;
+		}
+		borrow_failed(&POP, r, rc);
 	}
 }
 
