@@ -350,9 +350,55 @@ static size_t zc_fill_commit(struct pctx *x, unsigned char *first, size_t stride
 	return k;
 }
 
+/* One copying call of the run's mode other than zero-copy, retried until it
+ * moves something or, if STOP is given, STOP says so: the count. */
+static size_t copy_op(const struct h_dir *d, struct shmring *r, struct h_rng *g,
+		      unsigned char *buf, size_t n, _Atomic uint32_t *stop)
+{
+	for (;;) {
+		uint64_t t0 = h_now(), to;
+		ssize_t k;
+
+		switch (C.mode) {
+		case M_TRY:
+			k = d->try_(r, buf) ? -1 : 1;
+			timed_check(t0, 0, d->try_name);
+			if (k < 0 && errno != EAGAIN)
+				die("%s: %s", d->try_name, strerror(errno));
+			break;
+		case M_BURST:
+			k = d->burst(r, buf, n);
+			timed_check(t0, 0, d->burst_name);
+			if (k < 0)
+				die("%s: %s", d->burst_name, strerror(errno));
+			break;
+		case M_BLOCK:
+			if (d->block(r, buf))
+				die("%s: %s", d->block_name, strerror(errno));
+			return 1;
+		default:
+			to = pick_timeout(g);
+			k = d->timed(r, buf, to) ? -1 : 1;
+			timed_check(t0, to, d->timed_name);
+			if (k < 0 && errno != ETIMEDOUT)
+				die("%s: %s", d->timed_name, strerror(errno));
+			if (k > 0)
+				return 1;
+			if (stop && atomic_load(stop))
+				return 0;
+			continue;
+		}
+		if (k > 0)
+			return (size_t)k;
+		if (stop && atomic_load(stop))
+			return 0;
+		backoff(g);
+	}
+}
+
 /* One call (with retries until it moves something, or we are told to
  * stop): the number of messages pushed from BUF. */
-static size_t push_op(struct pctx *x, const unsigned char *buf, size_t n, uint64_t base)
+static size_t push_op(struct pctx *x, unsigned char *buf, size_t n, uint64_t base)
 {
 	for (;;) {
 		uint64_t t0 = h_now(), to;
@@ -360,55 +406,21 @@ static size_t push_op(struct pctx *x, const unsigned char *buf, size_t n, uint64
 		void *first;
 		size_t stride;
 
-		switch (C.mode) {
-		case M_TRY:
-			k = shmring_try_push(x->r, buf) ? -1 : 1;
-			timed_check(t0, 0, "try_push");
-			if (k < 0 && errno != EAGAIN)
-				die("try_push: %s", strerror(errno));
-			break;
-		case M_BURST:
-			k = shmring_push_burst(x->r, buf, n);
-			timed_check(t0, 0, "push_burst");
-			if (k < 0)
-				die("push_burst: %s", strerror(errno));
-			break;
-		case M_BLOCK:
-			if (shmring_push(x->r, buf))
-				die("push: %s", strerror(errno));
-			return 1;
-		case M_TIMED:
-			to = pick_timeout(&x->g);
-			k = shmring_timed_push(x->r, buf, to) ? -1 : 1;
-			timed_check(t0, to, "timed_push");
-			if (k < 0 && errno != ETIMEDOUT)
-				die("timed_push: %s", strerror(errno));
-			if (k > 0)
-				return 1;
-			if (atomic_load(&S->stop_prod))
-				return 0;
-			continue;
-		default:
-			k = shmring_reserve(x->r, n, &first, &stride);
-			timed_check(t0, 0, "reserve");
-			if (k < 0)
-				die("reserve: %s", strerror(errno));
-			if (k > 0)
-				return zc_fill_commit(x, first, stride, (size_t)k, base);
-			to = pick_timeout(&x->g);
-			t0 = h_now();
-			if (shmring_wait(x->r, to) && errno != ETIMEDOUT)
-				die("producer wait: %s", strerror(errno));
-			timed_check(t0, to, "shmring_wait (producer)");
-			if (atomic_load(&S->stop_prod))
-				return 0;
-			continue;
-		}
+		if (C.mode != M_ZC)
+			return copy_op(&h_push, x->r, &x->g, buf, n, &S->stop_prod);
+		k = shmring_reserve(x->r, n, &first, &stride);
+		timed_check(t0, 0, "reserve");
+		if (k < 0)
+			die("reserve: %s", strerror(errno));
 		if (k > 0)
-			return (size_t)k;
+			return zc_fill_commit(x, first, stride, (size_t)k, base);
+		to = pick_timeout(&x->g);
+		t0 = h_now();
+		if (shmring_wait(x->r, to) && errno != ETIMEDOUT)
+			die("producer wait: %s", strerror(errno));
+		timed_check(t0, to, "shmring_wait (producer)");
 		if (atomic_load(&S->stop_prod))
 			return 0;
-		backoff(&x->g);
 	}
 }
 
@@ -618,46 +630,6 @@ static void given_back(struct cctx *c, uint64_t id)
 	(void)c;
 }
 
-/* One copy call (with retries until something arrives): the count. */
-static size_t pop_op(struct cctx *c, unsigned char *buf, size_t n)
-{
-	for (;;) {
-		uint64_t t0 = h_now(), to;
-		ssize_t k;
-
-		switch (C.mode) {
-		case M_TRY:
-			k = shmring_try_pop(c->r, buf) ? -1 : 1;
-			timed_check(t0, 0, "try_pop");
-			if (k < 0 && errno != EAGAIN)
-				die("try_pop: %s", strerror(errno));
-			break;
-		case M_BURST:
-			k = shmring_pop_burst(c->r, buf, n);
-			timed_check(t0, 0, "pop_burst");
-			if (k < 0)
-				die("pop_burst: %s", strerror(errno));
-			break;
-		case M_BLOCK:
-			if (shmring_pop(c->r, buf))
-				die("pop: %s", strerror(errno));
-			return 1;
-		default:
-			to = pick_timeout(&c->g);
-			k = shmring_timed_pop(c->r, buf, to) ? -1 : 1;
-			timed_check(t0, to, "timed_pop");
-			if (k < 0 && errno != ETIMEDOUT)
-				die("timed_pop: %s", strerror(errno));
-			if (k > 0)
-				return 1;
-			continue;
-		}
-		if (k > 0)
-			return (size_t)k;
-		backoff(&c->g);
-	}
-}
-
 static void copy_pop(struct cctx *c)
 {
 	size_t n = batch(&c->g), m;
@@ -665,7 +637,7 @@ static void copy_pop(struct cctx *c)
 	note_pos(c);
 	atomic_store(&c->rec->call_n, (uint32_t)n);
 	atomic_store(&c->rec->state, C_CALL);
-	m = pop_op(c, c->buf, n);
+	m = copy_op(&h_pop, c->r, &c->g, c->buf, n, NULL);
 	for (size_t i = 0; i < m; i++)
 		consume(c, c->buf + i * C.elem);
 	note_pos(c);

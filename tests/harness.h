@@ -311,6 +311,58 @@ static inline const char *h_ring_name(char *buf, size_t len, const char *tag, in
 }
 
 /* Producer ids in messages (16 bits) that are not producers' incarnations. */
+/* One direction's copying calls, push or pop, behind one signature, so
+ * that a worker's retry logic is written once for both. */
+struct h_dir {
+	const char *try_name, *block_name, *timed_name, *burst_name, *zc_name;
+	int (*try_)(struct shmring *r, unsigned char *buf);
+	int (*block)(struct shmring *r, unsigned char *buf);
+	int (*timed)(struct shmring *r, unsigned char *buf, uint64_t ns);
+	ssize_t (*burst)(struct shmring *r, unsigned char *buf, size_t n);
+};
+
+static inline int h_try_push(struct shmring *r, unsigned char *b)
+{
+	return shmring_try_push(r, b);
+}
+static inline int h_push_(struct shmring *r, unsigned char *b)
+{
+	return shmring_push(r, b);
+}
+static inline int h_timed_push(struct shmring *r, unsigned char *b, uint64_t ns)
+{
+	return shmring_timed_push(r, b, ns);
+}
+static inline ssize_t h_push_burst(struct shmring *r, unsigned char *b, size_t n)
+{
+	return shmring_push_burst(r, b, n);
+}
+static inline int h_try_pop(struct shmring *r, unsigned char *b)
+{
+	return shmring_try_pop(r, b);
+}
+static inline int h_pop_(struct shmring *r, unsigned char *b)
+{
+	return shmring_pop(r, b);
+}
+static inline int h_timed_pop(struct shmring *r, unsigned char *b, uint64_t ns)
+{
+	return shmring_timed_pop(r, b, ns);
+}
+static inline ssize_t h_pop_burst(struct shmring *r, unsigned char *b, size_t n)
+{
+	return shmring_pop_burst(r, b, n);
+}
+
+static const struct h_dir h_push = {
+	"try_push", "push",  "timed_push", "push_burst", "reserve",
+	h_try_push, h_push_, h_timed_push, h_push_burst,
+};
+static const struct h_dir h_pop = {
+	"try_pop", "pop",  "timed_pop", "pop_burst", "peek",
+	h_try_pop, h_pop_, h_timed_pop, h_pop_burst,
+};
+
 #define H_ID_PILL   0xfffeu /* "stop": one per consumer at the end */
 #define H_ID_POISON 0xfffdu /* written into slots given back by a commit */
 #define H_ID_FINAL  0xfffcu /* the supervisor's last check of the ring */

@@ -195,71 +195,6 @@ static enum op pick_op(void)
 
 /* ---- the calls that copy, either way ------------------------------------------- */
 
-/* One direction's copying calls: push or pop. */
-struct dir {
-	const char *name[O_NOPS]; /* for messages, by op */
-	int (*try_)(struct shmring *r, unsigned char *buf);
-	int (*block)(struct shmring *r, unsigned char *buf);
-	int (*timed)(struct shmring *r, unsigned char *buf, uint64_t ns);
-	ssize_t (*burst)(struct shmring *r, unsigned char *buf, size_t n);
-};
-
-static int try_push(struct shmring *r, unsigned char *b)
-{
-	return shmring_try_push(r, b);
-}
-static int push(struct shmring *r, unsigned char *b)
-{
-	return shmring_push(r, b);
-}
-static int timed_push(struct shmring *r, unsigned char *b, uint64_t ns)
-{
-	return shmring_timed_push(r, b, ns);
-}
-static ssize_t push_burst(struct shmring *r, unsigned char *b, size_t n)
-{
-	return shmring_push_burst(r, b, n);
-}
-static int try_pop(struct shmring *r, unsigned char *b)
-{
-	return shmring_try_pop(r, b);
-}
-static int pop(struct shmring *r, unsigned char *b)
-{
-	return shmring_pop(r, b);
-}
-static int timed_pop(struct shmring *r, unsigned char *b, uint64_t ns)
-{
-	return shmring_timed_pop(r, b, ns);
-}
-static ssize_t pop_burst(struct shmring *r, unsigned char *b, size_t n)
-{
-	return shmring_pop_burst(r, b, n);
-}
-
-static const struct dir PUSH = {
-	{ [O_TRY] = "try_push",
-	  [O_BLOCK] = "push",
-	  [O_TIMED] = "timed_push",
-	  [O_BURST] = "push_burst",
-	  [O_ZC] = "reserve" },
-	try_push,
-	push,
-	timed_push,
-	push_burst,
-};
-static const struct dir POP = {
-	{ [O_TRY] = "try_pop",
-	  [O_BLOCK] = "pop",
-	  [O_TIMED] = "timed_pop",
-	  [O_BURST] = "pop_burst",
-	  [O_ZC] = "peek" },
-	try_pop,
-	pop,
-	timed_pop,
-	pop_burst,
-};
-
 /* shmring_wait for a picked timeout, checked. */
 static void wait_some(struct shmring *r)
 {
@@ -273,7 +208,7 @@ static void wait_some(struct shmring *r)
 
 /* One call of OP other than zero-copy, moving up to N elements to or from
  * BUF: how many moved (0: nothing, call again). */
-static size_t copy_once(const struct dir *d, struct shmring *r, enum op op,
+static size_t copy_once(const struct h_dir *d, struct shmring *r, enum op op,
 			unsigned char *buf, size_t n)
 {
 	uint64_t t0 = h_now(), to;
@@ -289,7 +224,7 @@ static size_t copy_once(const struct dir *d, struct shmring *r, enum op op,
 		if (interrupted(rc))
 			return 0;
 		if (errno != EAGAIN)
-			die("%s: %s", d->name[O_TRY], strerror(errno));
+			die("%s: %s", d->try_name, strerror(errno));
 		if (op == O_TRY)
 			backoff();
 		else if (op == O_FD)
@@ -300,21 +235,21 @@ static size_t copy_once(const struct dir *d, struct shmring *r, enum op op,
 	case O_BLOCK:
 		rc = injected() ? -1 : d->block(r, buf);
 		if (rc && !interrupted(rc))
-			die("%s: %s", d->name[op], strerror(errno));
+			die("%s: %s", d->block_name, strerror(errno));
 		return rc == 0;
 	case O_TIMED:
 		to = pick_timeout();
 		rc = injected() ? -1 : d->timed(r, buf, to);
-		timed_check(t0, to, d->name[op]);
+		timed_check(t0, to, d->timed_name);
 		if (rc && !interrupted(rc) && errno != ETIMEDOUT)
-			die("%s: %s", d->name[op], strerror(errno));
+			die("%s: %s", d->timed_name, strerror(errno));
 		return rc == 0;
 	case O_BURST:
 		rc = injected() ? -1 : d->burst(r, buf, n);
 		if (rc > 0)
 			return (size_t)rc;
 		if (rc < 0 && !interrupted(rc))
-			die("%s: %s", d->name[op], strerror(errno));
+			die("%s: %s", d->burst_name, strerror(errno));
 		backoff();
 		return 0;
 	default:
@@ -325,10 +260,10 @@ static size_t copy_once(const struct dir *d, struct shmring *r, enum op op,
 
 /* After a reserve or peek that returned RC: a failure not from a signal
  * dies, nothing borrowed waits. */
-static void borrow_failed(const struct dir *d, struct shmring *r, long rc)
+static void borrow_failed(const struct h_dir *d, struct shmring *r, long rc)
 {
 	if (rc < 0 && !interrupted(rc))
-		die("%s: %s", d->name[O_ZC], strerror(errno));
+		die("%s: %s", d->zc_name, strerror(errno));
 	if (rc == 0)
 		wait_some(r);
 }
@@ -347,7 +282,7 @@ static size_t push_some(struct shmring *r, enum op op, const unsigned char *buf,
 		size_t stride, m;
 
 		if (op != O_ZC) {
-			m = copy_once(&PUSH, r, op, (unsigned char *)buf, n);
+			m = copy_once(&h_push, r, op, (unsigned char *)buf, n);
 			if (m)
 				return m;
 			continue;
@@ -370,7 +305,7 @@ static size_t push_some(struct shmring *r, enum op op, const unsigned char *buf,
 				return k;
 			continue;
 		}
-		borrow_failed(&PUSH, r, rc);
+		borrow_failed(&h_push, r, rc);
 	}
 }
 
@@ -495,7 +430,7 @@ static size_t pop_some(struct shmring *r, struct cons *c, enum op op, unsigned c
 		size_t stride, m;
 
 		if (op != O_ZC) {
-			m = copy_once(&POP, r, op, buf, n);
+			m = copy_once(&h_pop, r, op, buf, n);
 			if (m)
 				return m;
 			continue;
@@ -538,7 +473,7 @@ static size_t pop_some(struct shmring *r, struct cons *c, enum op op, unsigned c
 				return 0; /* counted already */
 			continue;
 		}
-		borrow_failed(&POP, r, rc);
+		borrow_failed(&h_pop, r, rc);
 	}
 }
 
