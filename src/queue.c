@@ -193,6 +193,37 @@ static __attribute__((noinline)) long retry_cut(struct shmring *r, long rc,
 	return rc;
 }
 
+/* Zero-copy walks (reserve, peek) as retry_cut ops: where the run starts
+ * (P) and, MPMC, how far our own slots go (DONE). */
+struct borrow {
+	uint64_t p, done;
+};
+
+static long op_claim(struct shmring *r, void *arg, size_t n)
+{
+	return mp_claim(r, n, true, &((struct borrow *)arg)->p);
+}
+
+static long op_ready(struct shmring *r, void *arg, size_t n)
+{
+	(void)arg;
+	return mpsc_ready(r, n, true);
+}
+
+static long op_take(struct shmring *r, void *arg, size_t n)
+{
+	struct borrow *b = arg;
+
+	return mpmc_take(r, n, true, &b->p, &b->done);
+}
+
+/* OP from the start of a walk, retried as retry_cut does. */
+static long walk(struct shmring *r, shmring__op_fn op, void *arg, size_t n)
+{
+	r->walk_cut = false;
+	return retry_cut(r, op(r, arg, n), op, arg, n);
+}
+
 static __attribute__((noinline, cold)) int try_push_traced(struct shmring *r,
 							   const void *elem)
 {
@@ -381,6 +412,7 @@ static ssize_t lend(struct shmring *r, long m, uint64_t first, void **out, size_
 
 ssize_t shmring_reserve(struct shmring *r, size_t n, void **first, size_t *stride)
 {
+	struct borrow b = { 0, 0 };
 	uint64_t p = 0;
 	long m;
 
@@ -395,14 +427,8 @@ ssize_t shmring_reserve(struct shmring *r, size_t n, void **first, size_t *strid
 		break;
 	case K_MPSC_PROD:
 	case K_MPMC_PROD:
-		r->walk_cut = false;
-		m = mp_claim(r, n, true, &p);
-		for (int cuts = 0;
-		     m == -EAGAIN && r->walk_cut && cuts < SHMRING_WALK_RETRIES;
-		     cuts++) { /* as retry_cut */
-			r->walk_cut = false;
-			m = mp_claim(r, n, true, &p);
-		}
+		m = walk(r, op_claim, &b, n);
+		p = b.p;
 		break;
 	default:
 		return shmring__err((int)-kind_error(r));
@@ -412,7 +438,8 @@ ssize_t shmring_reserve(struct shmring *r, size_t n, void **first, size_t *strid
 
 ssize_t shmring_peek(struct shmring *r, size_t n, void **first, size_t *stride)
 {
-	uint64_t p = 0, done;
+	struct borrow b = { 0, 0 };
+	uint64_t p = 0;
 	long m;
 
 	if (!r || !first || !stride || !n)
@@ -425,26 +452,14 @@ ssize_t shmring_peek(struct shmring *r, size_t n, void **first, size_t *stride)
 		p = r->pos;
 		break;
 	case K_MPSC_CONS:
-		r->walk_cut = false;
-		m = mpsc_ready(r, n, true);
-		for (int cuts = 0;
-		     m == -EAGAIN && r->walk_cut && cuts < SHMRING_WALK_RETRIES;
-		     cuts++) { /* as retry_cut */
-			r->walk_cut = false;
-			m = mpsc_ready(r, n, true);
-		}
+		m = walk(r, op_ready, &b, n);
 		p = r->pos;
 		break;
 	case K_MPMC_CONS:
-		r->walk_cut = false;
-		m = mpmc_take(r, n, true, &p, &done);
-		for (int cuts = 0;
-		     m == -EAGAIN && r->walk_cut && cuts < SHMRING_WALK_RETRIES; cuts++) {
-			r->walk_cut = false;
-			m = mpmc_take(r, n, true, &p, &done);
-		}
+		m = walk(r, op_take, &b, n);
+		p = b.p;
 		if (m > 0)
-			mpmc_hint(r, done); /* not past our own slots */
+			mpmc_hint(r, b.done); /* not past our own slots */
 		break;
 	default:
 		return shmring__err((int)-kind_error(r));
