@@ -88,11 +88,17 @@ Test(interrupt, shmring_cancel_from_a_signal_handler_ends_a_blocked_pop)
 static int pop_racing_cancel(void *a)
 {
 	unsigned char m[ELEM];
+	sigset_t term;
 
-	if (handle(SIGTERM, cancel_handler))
+	/* The parent signals once stat shows our role taken, which is before
+	 * shmring_consumer returns: SIGTERM waits until blocked_ring is set
+	 * (a handler that cancelled NULL would leave the pop asleep). */
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (handle(SIGTERM, cancel_handler) || sigprocmask(SIG_BLOCK, &term, NULL))
 		return 1;
 	blocked_ring = shmring_consumer(SHMRING_SPSC, a, ELEM, 8, NULL);
-	if (!blocked_ring)
+	if (!blocked_ring || sigprocmask(SIG_UNBLOCK, &term, NULL))
 		return 1;
 	for (;;) {
 		if (shmring_pop(blocked_ring, m) == -1)

@@ -310,7 +310,8 @@ static struct stats_list stats_scan(const char *ring)
 	}
 	if (d)
 		closedir(d);
-	qsort(l.v, l.n, sizeof(*l.v), view_cmp);
+	if (l.n) /* qsort's array must not be NULL, even for no elements */
+		qsort(l.v, l.n, sizeof(*l.v), view_cmp);
 	return l;
 }
 
