@@ -500,7 +500,7 @@ static int producer_main(void *arg)
 	atomic_store(&x.rec->pid, (int32_t)getpid());
 	x.buf = malloc(MAX_BATCH * C.elem);
 	x.scratch = malloc(C.elem);
-	x.guard = h_guard_new(MAX_BATCH * C.elem);
+	x.guard = h_guard_new(MAX_BATCH * C.elem, MAX_BATCH * C.elem);
 	if (!x.buf || !x.scratch)
 		die("out of memory");
 	h_pick_barrier(&x.g);
@@ -776,7 +776,7 @@ static int consumer_main(void *arg)
 	atomic_store(&c.rec->pid, (int32_t)getpid());
 	c.buf = malloc(MAX_BATCH * C.elem);
 	c.last = malloc(MAX_INC * sizeof(*c.last));
-	c.guard = h_guard_new(MAX_BATCH * C.elem);
+	c.guard = h_guard_new(MAX_BATCH * C.elem, MAX_BATCH * C.elem);
 	if (!c.buf || !c.last)
 		die("out of memory");
 	for (size_t i = 0; i < MAX_INC; i++)

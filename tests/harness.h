@@ -193,23 +193,29 @@ static inline const char *h_status_str(int st, char *buf, size_t len)
 
 /* ---- deaths mid-copy --------------------------------------------------------- */
 
-/* A buffer of LEN accessible bytes followed by a PROT_NONE page: element J
- * of a packed array placed with h_guard_array straddles the boundary, so a
- * copy of it faults half-way (SIGSEGV inside whoever copies). */
+/* A buffer of LEN accessible bytes followed by PROT_NONE pages, enough for
+ * TAIL bytes: element J of a packed array placed with h_guard_array
+ * straddles the boundary, so a copy of it faults half-way (SIGSEGV inside
+ * whoever copies). TAIL is the most a copy may run past the boundary (a
+ * burst: every element after J too): AddressSanitizer checks a memcpy's
+ * whole range against its shadow before copying, and a range running on
+ * into the next mapping (the left redzone of a large malloc chunk) is
+ * reported, and exits 1, instead of faulting. */
 struct h_guard {
 	unsigned char *base;
-	size_t len; /* accessible bytes before the PROT_NONE page */
+	size_t len; /* accessible bytes before the PROT_NONE pages */
 };
 
-static inline struct h_guard h_guard_new(size_t len)
+static inline struct h_guard h_guard_new(size_t len, size_t tail)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t none = (tail + page - 1) / page * page;
 	struct h_guard g;
 
 	len = (len + page - 1) / page * page;
-	g.base = mmap(NULL, len + page, PROT_READ | PROT_WRITE,
+	g.base = mmap(NULL, len + none, PROT_READ | PROT_WRITE,
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (g.base == MAP_FAILED || mprotect(g.base + len, page, PROT_NONE)) {
+	if (g.base == MAP_FAILED || mprotect(g.base + len, none, PROT_NONE)) {
 		perror("guard buffer");
 		exit(2);
 	}

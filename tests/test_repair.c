@@ -21,17 +21,14 @@
 
 /* A buffer whose first page is readable and writable and whose second is
  * not: a copy of BIG bytes to or from it dies half-way, of SIGSEGV (also
- * under AddressSanitizer, whose handler would exit instead). */
+ * under AddressSanitizer, whose SEGV handler would exit instead). */
 static unsigned char *half_buffer(void)
 {
-	unsigned char *b = mmap(NULL, 2 * 4096, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct h_guard g = h_guard_new(4096, BIG);
 
 	h_die_of_segv_plainly();
-	cr_assert_neq(b, MAP_FAILED);
-	memset(b, 0xab, 4096);
-	cr_assert_eq(mprotect(b + 4096, 4096, PROT_NONE), 0);
-	return b;
+	memset(g.base, 0xab, g.len);
+	return g.base;
 }
 
 struct dying {
