@@ -13,29 +13,46 @@ set -euo pipefail
 a=$1 b=$2 rounds=$3 cmd=$4
 shift 4
 
-# The figure from the table's last line: Mmsg/s for tp, p50 for lat.
+# The figure from the table's last line (Mmsg/s for tp, p50 for lat) and
+# the round's cache-line round trip, as "figure rt".
 figure() {
-	local bin=$1
+	local bin=$1 out
 	shift
-	"$bin" "$cmd" "$@" --reps 1 | grep -E '^  [a-z]' | grep -v '^  transport' | tail -1 |
-		awk '{ for (i = 1; i <= NF; i++)
-		if ($i ~ /^[0-9.]+$/) { print $i; exit } }'
+	out=$("$bin" "$cmd" "$@" --reps 1)
+	printf '%s %s\n' \
+		"$(printf '%s\n' "$out" | sed -n '/^  transport/,/^$/p' | grep -E '^  [a-z]' |
+			grep -v '^  transport' | tail -1 |
+			awk '{ for (i = 1; i <= NF; i++)
+			if ($i ~ /^[0-9.]+$/) { print $i; exit } }')" \
+		"$(printf '%s\n' "$out" | sed -n 's/^Placement:.*: \([0-9]*\).*/\1/p')"
 }
 
 median() {
 	sort -g | awk '{ v[NR] = $1 }
-		END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+		END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		      else print "-" }'
 }
 
-ra=() rb=() ratio=()
+# A round is near when both trials saw a round trip under NEAR_NS (250 ns,
+# as bench/report.c): ratios are given over all rounds and over near ones.
+near_ns=${NEAR_NS:-250}
+ra=() rb=() ratio=() near=() placement=()
 for ((i = 0; i < rounds; i++)); do
-	x=$(figure "$a" "$@")
-	y=$(figure "$b" "$@")
+	read -r x xa < <(figure "$a" "$@")
+	read -r y yb < <(figure "$b" "$@")
 	ra+=("$x") rb+=("$y")
-	ratio+=("$(awk -v x="$x" -v y="$y" 'BEGIN { print (x > 0) ? y / x : "inf" }')")
+	r=$(awk -v x="$x" -v y="$y" 'BEGIN { print (x > 0) ? y / x : "inf" }')
+	ratio+=("$r")
+	if [ "${xa:-999999}" -lt "$near_ns" ] && [ "${yb:-999999}" -lt "$near_ns" ]; then
+		near+=("$r") placement+=("near")
+	else
+		placement+=("far(${xa:-?}/${yb:-?})")
+	fi
 done
 echo "A: ${ra[*]}"
 echo "B: ${rb[*]}"
-printf 'median A %s, median B %s, median of per-round B/A %s (%d rounds)\n' \
+echo "placement: ${placement[*]}"
+printf 'median A %s, median B %s, median of per-round B/A %s (%d rounds), near rounds only %s (%d)\n' \
 	"$(printf '%s\n' "${ra[@]}" | median)" "$(printf '%s\n' "${rb[@]}" | median)" \
-	"$(printf '%s\n' "${ratio[@]}" | median)" "$rounds"
+	"$(printf '%s\n' "${ratio[@]}" | median)" "$rounds" \
+	"$(if [ ${#near[@]} -gt 0 ]; then printf '%s\n' "${near[@]}" | median; else echo -; fi)" "${#near[@]}"
