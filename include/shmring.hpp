@@ -150,7 +150,7 @@ inline std::string version()
 
 /* ---- memory (Join LocalMem / ShmMem) --------------------------------------- */
 
-template <enum shmring_policy P> struct Policy;
+template <shmring_policy P> struct Policy;
 
 namespace detail
 {
@@ -278,129 +278,136 @@ struct SharedMemory {
 namespace detail
 {
 /* One handle on a ring, named or placed in a segment; opened by open(). */
-template <enum shmring_policy P, enum shmring_role R>
-class
-Queue { public:
-		/* A ring NAME in shared memory. */
-		explicit Queue(std::string name,
-			       size_t elementSize = SHMRING_DEFAULT_ELEM_SIZE,
-			       size_t capacity = SHMRING_DEFAULT_CAPACITY):
-			name_(std::move(name)),
-	elementSize_(elementSize),
-	capacity_(capacity){}
+template <shmring_policy P, shmring_role R> class Queue
+{
+    public:
+	/* A ring NAME in shared memory. */
+	explicit Queue(std::string name, size_t elementSize = SHMRING_DEFAULT_ELEM_SIZE,
+		       size_t capacity = SHMRING_DEFAULT_CAPACITY)
+	    : name_(std::move(name)), elementSize_(elementSize), capacity_(capacity)
+	{
+	}
 
 	/* A ring at OFFSET in MEM (LocalMem for threads, ShmMem for
 	 * processes); MEM must outlive the handle. */
 	Queue(detail::Mem &mem, size_t offset,
 	      size_t elementSize = SHMRING_DEFAULT_ELEM_SIZE,
-	      size_t capacity = SHMRING_DEFAULT_CAPACITY): mem_(&mem),
-	offset_(offset),
-	elementSize_(elementSize),
-	capacity_(capacity){}
+	      size_t capacity = SHMRING_DEFAULT_CAPACITY)
+	    : mem_(&mem), offset_(offset), elementSize_(elementSize), capacity_(capacity)
+	{
+	}
 
 	Queue(const Queue &) = delete;
-	Queue & operator=(const Queue &) = delete;
+	Queue &operator=(const Queue &) = delete;
 
-	Queue(Queue && o) noexcept: name_(std::move(o.name_)),
-	mem_(o.mem_),
-	offset_(o.offset_),
-	elementSize_(o.elementSize_),
-	capacity_(o.capacity_),
-	ring_(std::exchange(o.ring_, nullptr)){}
+	Queue(Queue &&o) noexcept
+	    : name_(std::move(o.name_)), mem_(o.mem_), offset_(o.offset_),
+	      elementSize_(o.elementSize_), capacity_(o.capacity_),
+	      ring_(std::exchange(o.ring_, nullptr))
+	{
+	}
 
-	Queue &
-	operator=(Queue &&o) noexcept { if (this != &o){
-		close(); name_ = std::move(o.name_); mem_ = o.mem_; offset_ = o.offset_;
-		elementSize_ = o.elementSize_; capacity_ = o.capacity_;
-		ring_ = std::exchange(o.ring_, nullptr); }
-return *this;
-} // namespace detail
+	Queue &operator=(Queue &&o) noexcept
+	{
+		if (this != &o) {
+			close();
+			name_ = std::move(o.name_);
+			mem_ = o.mem_;
+			offset_ = o.offset_;
+			elementSize_ = o.elementSize_;
+			capacity_ = o.capacity_;
+			ring_ = std::exchange(o.ring_, nullptr);
+		}
+		return *this;
+	}
 
-~Queue()
-{
-	close();
-}
+	~Queue()
+	{
+		close();
+	}
 
-/* Opens (creates if needed) the ring and takes the role. -1 with
+	/* Opens (creates if needed) the ring and takes the role. -1 with
 	 * lastError(): InvalidParam (parameters differ from the ring's),
 	 * InUse (SPSC second producer, SPSC/MPSC second consumer), ... */
-int open(const struct shmring_opts *opts = nullptr) noexcept
-{
-	if (ring_) {
-		errno = EINVAL; /* Join: already opened */
-		return detail::fail();
+	int open(const struct shmring_opts *opts = nullptr) noexcept
+	{
+		if (ring_) {
+			errno = EINVAL; /* Join: already opened */
+			return detail::fail();
+		}
+		if (mem_)
+			ring_ = shmring_attach(mem_->handle(), offset_, P, R,
+					       elementSize_, capacity_, opts);
+		else if (R == SHMRING_PRODUCER)
+			ring_ = shmring_producer(P, name_.c_str(), elementSize_,
+						 capacity_, opts);
+		else
+			ring_ = shmring_consumer(P, name_.c_str(), elementSize_,
+						 capacity_, opts);
+		return ring_ ? 0 : detail::fail();
 	}
-	if (mem_)
-		ring_ = shmring_attach(mem_->handle(), offset_, P, R, elementSize_,
-				       capacity_, opts);
-	else if (R == SHMRING_PRODUCER)
-		ring_ = shmring_producer(P, name_.c_str(), elementSize_, capacity_, opts);
-	else
-		ring_ = shmring_consumer(P, name_.c_str(), elementSize_, capacity_, opts);
-	return ring_ ? 0 : detail::fail();
-}
 
-/* Releases the role; never unlinks. */
-void close() noexcept
-{
-	shmring_close(std::exchange(ring_, nullptr));
-}
+	/* Releases the role; never unlinks. */
+	void close() noexcept
+	{
+		shmring_close(std::exchange(ring_, nullptr));
+	}
 
-bool opened() const noexcept
-{
-	return ring_ != nullptr;
-}
+	bool opened() const noexcept
+	{
+		return ring_ != nullptr;
+	}
 
-uint64_t available() const noexcept
-{
-	return shmring_available(ring_);
-}
+	uint64_t available() const noexcept
+	{
+		return shmring_available(ring_);
+	}
 
-uint64_t pending() const noexcept
-{
-	return shmring_pending(ring_);
-}
+	uint64_t pending() const noexcept
+	{
+		return shmring_pending(ring_);
+	}
 
-bool full() const noexcept
-{
-	return shmring_full(ring_);
-}
+	bool full() const noexcept
+	{
+		return shmring_full(ring_);
+	}
 
-bool empty() const noexcept
-{
-	return shmring_empty(ring_);
-}
+	bool empty() const noexcept
+	{
+		return shmring_empty(ring_);
+	}
 
-size_t elementSize() const noexcept
-{
-	return elementSize_;
-}
+	size_t elementSize() const noexcept
+	{
+		return elementSize_;
+	}
 
-size_t capacity() const noexcept
-{
-	return capacity_;
-}
+	size_t capacity() const noexcept
+	{
+		return capacity_;
+	}
 
-/* The pollable fd (shmring_fd), owned by the handle. */
-int fd() noexcept
-{
-	return detail::check(shmring_fd(ring_));
-}
+	/* The pollable fd (shmring_fd), owned by the handle. */
+	int fd() noexcept
+	{
+		return detail::check(shmring_fd(ring_));
+	}
 
-struct shmring *handle() const noexcept
-{
-	return ring_;
-}
+	struct shmring *handle() const noexcept
+	{
+		return ring_;
+	}
 
-protected:
-std::string name_;
-detail::Mem *mem_ = nullptr;
-size_t offset_ = 0, elementSize_, capacity_;
-struct shmring *ring_ = nullptr;
-}; // namespace shmr
+    protected:
+	std::string name_;
+	detail::Mem *mem_ = nullptr;
+	size_t offset_ = 0, elementSize_, capacity_;
+	struct shmring *ring_ = nullptr;
+};
 } // namespace detail
 
-template <enum shmring_policy P> struct Policy {
+template <shmring_policy P> struct Policy {
 	/* Bytes a ring of this policy needs in a LocalMem/ShmMem. */
 	static size_t memsize(size_t elementSize = SHMRING_DEFAULT_ELEM_SIZE,
 			      size_t capacity = SHMRING_DEFAULT_CAPACITY) noexcept
