@@ -80,16 +80,32 @@ static inline int start_clients(const char *base, int n, unsigned long count, pi
 	return 0;
 }
 
-static inline void reap_clients(int n, const pid_t *pids, const char *base)
+/* Removes the names of rings 0..N-1 (open handles keep working). */
+static inline void unlink_rings(const char *base, int n)
 {
 	char name[64];
 
 	for (int i = 0; i < n; i++) {
-		kill(pids[i], SIGTERM); /* on an early shutdown they may still run */
-		waitpid(pids[i], NULL, 0);
 		ring_name(name, sizeof(name), base, i);
 		shmring_unlink(name);
 	}
+}
+
+/* A server that cannot start: says why, and leaves no ring behind. */
+static inline int setup_failed(const char *what, const char *base, int n)
+{
+	perror(what);
+	unlink_rings(base, n);
+	return 1;
+}
+
+static inline void reap_clients(int n, const pid_t *pids, const char *base)
+{
+	for (int i = 0; i < n; i++) {
+		kill(pids[i], SIGTERM); /* on an early shutdown they may still run */
+		waitpid(pids[i], NULL, 0);
+	}
+	unlink_rings(base, n);
 }
 
 #endif /* SHMRING_EXAMPLE_CLIENTS_H */

@@ -41,7 +41,7 @@ int main(int argc, char **argv)
 		rings[i] = shmring_consumer(SHMRING_SPSC, name, sizeof(struct request),
 					    64, NULL);
 		if (!rings[i] || shmring_fd(rings[i]) < 0)
-			return perror(name), 1;
+			return setup_failed(name, BASE, i + 1);
 		ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = (uint32_t)i };
 		epoll_ctl(ep, EPOLL_CTL_ADD, shmring_fd(rings[i]), &ev);
 	}
@@ -57,7 +57,7 @@ int main(int argc, char **argv)
 	ev = (struct epoll_event){ .events = EPOLLIN, .data.u32 = MAX_CLIENTS + 1 };
 	epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &ev);
 	if (start_clients(BASE, nclients, count, pids))
-		return perror("fork"), 1;
+		return setup_failed("fork", BASE, nclients);
 	printf("serving %d clients (%s backend)\n", nclients,
 	       shmring_fd_backend(rings[0]) == SHMRING_FD_URING ? "io_uring" : "thread");
 

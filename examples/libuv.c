@@ -126,7 +126,7 @@ int main(int argc, char **argv)
 					   NULL);
 		fd = c->ring ? shmring_fd(c->ring) : -1;
 		if (fd < 0)
-			return perror(name), 1;
+			return setup_failed(name, base, i + 1);
 		rc = uv_poll_init(loop, &c->poll, fd);
 		if (rc)
 			return fprintf(stderr, "uv_poll_init: %s\n", uv_strerror(rc)), 1;
@@ -137,7 +137,7 @@ int main(int argc, char **argv)
 	/* Before libuv installs its signal handlers, which a child would
 	 * inherit: the clients must die of reap_clients' SIGTERM. */
 	if (start_clients(base, nclients, count, pids))
-		return perror("fork"), 1;
+		return setup_failed("fork", base, nclients);
 	uv_timer_init(loop, &timer);
 	uv_timer_start(&timer, on_timer, 1000, 1000);
 	uv_signal_init(loop, &sigint);

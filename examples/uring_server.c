@@ -60,7 +60,7 @@ int main(int argc, char **argv)
 		rings[i] = shmring_consumer(SHMRING_SPSC, name, sizeof(struct request),
 					    64, NULL);
 		if (!rings[i])
-			return perror(name), 1;
+			return setup_failed(name, BASE, i + 1);
 		wait_ring(rings[i], i);
 	}
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&uring);
@@ -70,7 +70,7 @@ int main(int argc, char **argv)
 	io_uring_prep_read(sqe, sfd, &si, sizeof(si), 0);
 	io_uring_sqe_set_data64(sqe, TAG_SIGNAL);
 	if (start_clients(BASE, nclients, count, pids))
-		return perror("fork"), 1;
+		return setup_failed("fork", BASE, nclients);
 	printf("serving %d clients on io_uring\n", nclients);
 
 	for (open_clients = nclients; open_clients > 0;) {
