@@ -10,6 +10,7 @@
 #                             (SOAK_ARGS=--short: 10^6)
 #   make demo                 real processes, throughput and latency
 #   make bench / bench-full   benchmarks against peers (bench/README.md)
+#   make bench-instr          instructions per push and pop (callgrind)
 #   make install PREFIX=/usr/local DESTDIR=
 #   make menuconfig / defconfig   edit .config (kconfig-frontends)
 #   make deps                 install the Debian packages the build needs
@@ -554,7 +555,7 @@ BENCH_LIBS := $(LIB_A) $(LIB_LIBS) -lrte_ring -lm
 BENCH_ARGS ?=
 BENCH_OUT ?= $(BUILD)/bench
 
-.PHONY: bench bench-full bench-build
+.PHONY: bench bench-full bench-build bench-instr
 
 $(BUILD)/bench/obj/%.o: bench/%.c $(wildcard bench/*.h) tests/msg.h include/shmring.h
 	@mkdir -p $(dir $@)
@@ -574,3 +575,9 @@ bench-full: deps-bench
 	@$(MAKE) --no-print-directory bench-build
 	$(BENCH_BIN) run --full --out $(BENCH_OUT) $(BENCH_ARGS)
 	gnuplot -e "dir='$(BENCH_OUT)'" bench/plot.gp
+
+# Instructions per try_push / try_pop for each policy (callgrind; the VM has
+# no hardware counters). bench/instructions.sh OTHER_BIN compares a build.
+bench-instr: deps-bench
+	@$(MAKE) --no-print-directory bench-build
+	bench/instructions.sh $(BENCH_BIN)

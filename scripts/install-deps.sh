@@ -12,7 +12,7 @@
 #   check   what `make check` builds and runs: build, Criterion, bpftrace,
 #           g++ (the C++ wrapper's test), libuv (examples/libuv.c), the
 #           Prometheus client's parsers (the tool's OpenMetrics output)
-#   bench   the benchmark peers and plots: DPDK, ck, gnuplot
+#   bench   the benchmark peers and plots: DPDK, ck, gnuplot; valgrind
 #   model   spin, for the wakeup protocol model
 #   metrics node_exporter, for scripts/check-metrics.sh
 #   config  kconfig-frontends, for make menuconfig / defconfig
@@ -78,7 +78,8 @@ group_pkgs() {
 		;;
 	bench)
 		group_pkgs build
-		echo libdpdk-dev:p=libdpdk libck-dev:h=ck_ring.h gnuplot-nox:b=gnuplot
+		echo libdpdk-dev:p=libdpdk libck-dev:h=ck_ring.h gnuplot-nox:b=gnuplot \
+			valgrind:b=valgrind
 		if on CONFIG_NATS; then echo nats-server:b=nats-server; fi
 		;;
 	model) echo gcc:b=cc spin:b=spin ;;
