@@ -189,13 +189,16 @@ static inline uint64_t fuzz_u64(struct fuzz_in *in)
 
 /* Geometry of a ring computed here, independently of the library (format
  * 2, DESIGN.md §9): the element 8-byte aligned then its sequence word, in a
- * slot of 16, 32 or 64 bytes, or of whole 64-byte lines; the word last. */
+ * slot of 16, 32 or 64 bytes, packed up to 264 bytes, or of whole 64-byte
+ * lines beyond; the word last. */
 static inline size_t fuzz_slot_size(size_t elem_size)
 {
 	size_t slot = fuzz_round_up(elem_size, 8) + sizeof(uint64_t);
 
-	if (slot > 64)
+	if (slot > 264)
 		return fuzz_round_up(slot, 64);
+	if (slot > 64)
+		return slot;
 	return slot <= 16 ? 16 : slot <= 32 ? 32 : 64;
 }
 

@@ -113,10 +113,13 @@ Test(ring, defaults_are_joins_1472_by_144)
 
 Test(ring, memsize_is_header_slots_and_guard)
 {
-	/* A slot is the element, 8-byte aligned, and its sequence word, in 16,
-	 * 32 or 64 bytes, or in whole 64-byte lines beyond. */
+	/* A slot is the element, 8-byte aligned, and its sequence word: in 16,
+	 * 32 or 64 bytes up to a line, packed up to 264 bytes, in whole 64-byte
+	 * lines beyond. */
 	cr_expect_eq(shmring_memsize(SHMRING_SPSC, 56, 144), 4096 + 64 * 144 + 128);
-	cr_expect_eq(shmring_memsize(SHMRING_SPSC, 64, 144), 4096 + 128 * 144 + 128);
+	cr_expect_eq(shmring_memsize(SHMRING_SPSC, 64, 144), 4096 + 72 * 144 + 128);
+	cr_expect_eq(shmring_memsize(SHMRING_MPMC, 256, 3), 4096 + 264 * 3 + 128);
+	cr_expect_eq(shmring_memsize(SHMRING_MPMC, 257, 3), 4096 + 320 * 3 + 128);
 	cr_expect_eq(shmring_memsize(SHMRING_MPSC, 1472, 144), 4096 + 1536 * 144 + 128);
 	cr_expect_eq(shmring_memsize(SHMRING_MPMC, 13, 3), 4096 + 32 * 3 + 128);
 	cr_expect_eq(shmring_memsize(SHMRING_SPSC, 1, 1), 4096 + 16 + 128);
