@@ -527,19 +527,18 @@ Test(tool, json_has_one_object_per_ring_with_stable_fields)
 	cr_expect_eq(python(&py, want, p.outbuf), 0, "%s\n%s", py.errbuf, p.outbuf);
 	snprintf(want, sizeof(want), "%s*", name);
 	cr_assert_eq(SHMRING(&p, "ls", "--json", want), 0, "%s", p.errbuf);
-	cr_expect_eq(
-		python(&py,
-		       "import json\nv = json.load(sys.stdin)\n"
-		       "assert len(v) == 2, v\n"
-		       "keys = ['name','policy','elem_size','capacity','pending',"
-		       "'available','segment_size','pushed','popped',"
-		       "'producers_waiting','consumers_waiting','producer_sleeps',"
-		       "'consumer_sleeps','producer_wakes','consumer_wakes','opens',"
-		       "'producers','consumers','producers_extra','consumers_extra',"
-		       "'abandoned','instance']\n"
-		       "assert all(list(r) == keys for r in v), v\n",
-		       p.outbuf),
-		0, "%s\n%s", py.errbuf, p.outbuf);
+	cr_expect_eq(python(&py,
+			    "import json\nv = json.load(sys.stdin)\n"
+			    "assert len(v) == 2, v\n"
+			    "keys = ['name','policy','elem_size','capacity','pending',"
+			    "'available','segment_size','pushed','popped',"
+			    "'producers_waiting','consumers_waiting','producer_sleeps',"
+			    "'consumer_sleeps','producer_wakes','consumer_wakes','opens',"
+			    "'producers','consumers','producers_extra','consumers_extra',"
+			    "'abandoned','instance']\n"
+			    "assert all(list(r) == keys for r in v), v\n",
+			    p.outbuf),
+		     0, "%s\n%s", py.errbuf, p.outbuf);
 	/* Nothing matches: an empty array, not nothing. */
 	cr_assert_eq(SHMRING(&p, "ls", "--json", "shmring-t-no-such-ring-*"), 0);
 	cr_expect_str_eq(p.outbuf, "[]\n");

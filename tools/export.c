@@ -104,7 +104,8 @@ void tool_print_json(FILE *f, const struct tool_ring *rings, size_t n)
 			",\"abandoned\":%llu,\"instance\":\"%016llx\"}",
 			(unsigned long long)in->producers_extra,
 			(unsigned long long)in->consumers_extra,
-			(unsigned long long)in->abandoned, (unsigned long long)in->instance);
+			(unsigned long long)in->abandoned,
+			(unsigned long long)in->instance);
 	}
 	fputs(n ? "\n]\n" : "]\n", f);
 }
