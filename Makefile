@@ -105,7 +105,7 @@ TEST_TIMEOUT ?= 600
 
 all: $(LIB_SO) $(LIB_A) $(BUILD)/shmring.pc $(BUILD)/shmring-uring.pc examples
 
-.PHONY: all check demo examples model bench-wake deps install uninstall clean defconfig menuconfig format FORCE
+.PHONY: all check demo examples model bench-wake deps install uninstall clean defconfig menuconfig format format-check FORCE
 
 # ---------------------------------------------------------------- config.h
 # Rewritten only when a switch changes, so objects rebuild exactly then.
@@ -497,7 +497,11 @@ menuconfig: deps-config
 	kconfig-mconf Kconfig
 
 format: deps-format
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp' '*.hpp')
+
+# Fails on any file .clang-format would change (CI).
+format-check: deps-format
+	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h' '*.cpp' '*.hpp')
 
 install: all
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/shmring $(DESTDIR)$(PKGCONFIGDIR)
