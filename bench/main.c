@@ -192,7 +192,13 @@ static int cmd_run(struct cli *a)
 		rc = report_files(&s);
 		report_machine(
 			stdout); /* the load again: did it change during the run? */
-		printf("\n%u of %u targets met; files in %s/\n", met, measured, a->out);
+		if (measured)
+			printf("\n%u of %u targets met (judged on near rounds); files in %s/\n",
+			       met, measured, a->out);
+		else
+			printf("\ntargets not judged: no round ran on near placement; "
+			       "files in %s/\n",
+			       a->out);
 	}
 	suite_free(&s);
 	return rc ? 1 : 0;

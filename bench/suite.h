@@ -94,7 +94,8 @@ double paired_ratio_near(const struct suite *s, const struct entry *a,
 /* "placement: ..." for the report. */
 void report_placement(const struct suite *s, FILE *f);
 void report_tables(const struct suite *s, FILE *f);
-/* Prints the targets; returns how many were met and how many measured. */
+/* Prints the targets; returns how many were met and how many judged (goals
+ * measured in at least one near round). */
 void report_targets(const struct suite *s, FILE *f, unsigned *met, unsigned *measured);
 int report_files(const struct suite *s);
 void report_footprint(FILE *f, bool full);
