@@ -63,7 +63,6 @@ static const char *const mode_name[M_NMODES] = { "try", "burst", "block", "timed
 /* Scheduling slack on a call's time bound: workers are stopped for up to
  * 300 ms, and the machines we run on are shared and loaded (a tiny run saw a
  * 100 ms wait come back after 1.25 s, with the load average near 20). */
-#define SLACK_NS	2000000000ull
 #define MAX_KIDS	8
 #define MAX_LAT		8192
 
@@ -249,17 +248,6 @@ static void wander(struct h_rng *g)
 		h_sleep_ns(h_below(g, 20000000));
 }
 
-static void timed_check(uint64_t t0, uint64_t timeout, const char *what)
-{
-	uint64_t dt = h_now() - t0;
-
-	if (dt > timeout + SLACK_NS)
-		h_report(&S->log,
-			 "%s with a timeout of %" PRIu64 " ns returned after %" PRIu64
-			 " ns",
-			 what, timeout, dt);
-}
-
 static struct shmring *open_role(enum shmring_role role)
 {
 	uint64_t t0 = h_now();
@@ -362,13 +350,13 @@ static size_t copy_op(const struct h_dir *d, struct shmring *r, struct h_rng *g,
 		switch (C.mode) {
 		case M_TRY:
 			k = d->try_(r, buf) ? -1 : 1;
-			timed_check(t0, 0, d->try_name);
+			h_timed_check(&S->log, t0, 0, d->try_name);
 			if (k < 0 && errno != EAGAIN)
 				die("%s: %s", d->try_name, strerror(errno));
 			break;
 		case M_BURST:
 			k = d->burst(r, buf, n);
-			timed_check(t0, 0, d->burst_name);
+			h_timed_check(&S->log, t0, 0, d->burst_name);
 			if (k < 0)
 				die("%s: %s", d->burst_name, strerror(errno));
 			break;
@@ -379,7 +367,7 @@ static size_t copy_op(const struct h_dir *d, struct shmring *r, struct h_rng *g,
 		default:
 			to = pick_timeout(g);
 			k = d->timed(r, buf, to) ? -1 : 1;
-			timed_check(t0, to, d->timed_name);
+			h_timed_check(&S->log, t0, to, d->timed_name);
 			if (k < 0 && errno != ETIMEDOUT)
 				die("%s: %s", d->timed_name, strerror(errno));
 			if (k > 0)
@@ -409,7 +397,7 @@ static size_t push_op(struct pctx *x, unsigned char *buf, size_t n, uint64_t bas
 		if (C.mode != M_ZC)
 			return copy_op(&h_push, x->r, &x->g, buf, n, &S->stop_prod);
 		k = shmring_reserve(x->r, n, &first, &stride);
-		timed_check(t0, 0, "reserve");
+		h_timed_check(&S->log, t0, 0, "reserve");
 		if (k < 0)
 			die("reserve: %s", strerror(errno));
 		if (k > 0)
@@ -418,7 +406,7 @@ static size_t push_op(struct pctx *x, unsigned char *buf, size_t n, uint64_t bas
 		t0 = h_now();
 		if (shmring_wait(x->r, to) && errno != ETIMEDOUT)
 			die("producer wait: %s", strerror(errno));
-		timed_check(t0, to, "shmring_wait (producer)");
+		h_timed_check(&S->log, t0, to, "shmring_wait (producer)");
 		if (atomic_load(&S->stop_prod))
 			return 0;
 	}
@@ -660,7 +648,7 @@ static void zc_pop(struct cctx *c)
 		void *f;
 
 		m = shmring_peek(c->r, n, &f, &stride);
-		timed_check(t0, 0, "peek");
+		h_timed_check(&S->log, t0, 0, "peek");
 		if (m < 0)
 			die("peek: %s", strerror(errno));
 		if (m > 0) {
@@ -671,7 +659,7 @@ static void zc_pop(struct cctx *c)
 		t0 = h_now();
 		if (shmring_wait(c->r, to) && errno != ETIMEDOUT)
 			die("consumer wait: %s", strerror(errno));
-		timed_check(t0, to, "shmring_wait (consumer)");
+		h_timed_check(&S->log, t0, to, "shmring_wait (consumer)");
 	}
 	for (ssize_t i = 0; i < m; i++) {
 		uint32_t p;

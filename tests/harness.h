@@ -191,6 +191,22 @@ static inline const char *h_status_str(int st, char *buf, size_t len)
 	return buf;
 }
 
+/* A call given TIMEOUT ns that took longer than that plus H_SLACK_NS (the
+ * scheduling slack of a loaded 2-CPU machine) is reported to LOG. */
+#define H_SLACK_NS 2000000000ull
+
+static inline void h_timed_check(struct h_log *log, uint64_t t0, uint64_t timeout,
+				 const char *what)
+{
+	uint64_t dt = h_now() - t0;
+
+	if (dt > timeout + H_SLACK_NS)
+		h_report(log,
+			 "%s with a timeout of %" PRIu64 " ns returned after %" PRIu64
+			 " ns",
+			 what, timeout, dt);
+}
+
 /* ---- deaths mid-copy --------------------------------------------------------- */
 
 /* A buffer of LEN accessible bytes followed by PROT_NONE pages, enough for

@@ -30,7 +30,6 @@
 
 #define MAX_LANES 8
 #define MAX_BATCH 64u
-#define SLACK_NS  2000000000ull /* scheduling slack, as in crash.c */
 
 enum op { O_TRY, O_BLOCK, O_TIMED, O_BURST, O_ZC, O_WAIT, O_FD, O_NOPS };
 static const char *const op_name[O_NOPS] = { "try", "block", "timed", "burst",
@@ -87,17 +86,6 @@ static bool interrupted(long rc)
 		atomic_fetch_add(&S->eintr, 1);
 	was_injected = false;
 	return true;
-}
-
-static void timed_check(uint64_t t0, uint64_t timeout, const char *what)
-{
-	uint64_t dt = h_now() - t0;
-
-	if (dt > timeout + SLACK_NS)
-		h_report(&S->log,
-			 "%s with a timeout of %" PRIu64 " ns returned after %" PRIu64
-			 " ns",
-			 what, timeout, dt);
 }
 
 static __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...)
@@ -203,7 +191,7 @@ static void wait_some(struct shmring *r)
 
 	if (rc && !interrupted(rc) && errno != ETIMEDOUT)
 		die("wait: %s", strerror(errno));
-	timed_check(t0, to, "shmring_wait");
+	h_timed_check(&S->log, t0, to, "shmring_wait");
 }
 
 /* One call of OP other than zero-copy, moving up to N elements to or from
@@ -240,7 +228,7 @@ static size_t copy_once(const struct h_dir *d, struct shmring *r, enum op op,
 	case O_TIMED:
 		to = pick_timeout();
 		rc = injected() ? -1 : d->timed(r, buf, to);
-		timed_check(t0, to, d->timed_name);
+		h_timed_check(&S->log, t0, to, d->timed_name);
 		if (rc && !interrupted(rc) && errno != ETIMEDOUT)
 			die("%s: %s", d->timed_name, strerror(errno));
 		return rc == 0;
