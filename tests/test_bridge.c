@@ -257,6 +257,17 @@ static int bridge_term(struct bridge *b)
 	return st;
 }
 
+/* Removes RING and the state file its bridge of direction DIR ("out",
+ * "in") keeps beside it. */
+static void drop_ring(const char *ring, const char *dir)
+{
+	char path[PATH_MAX];
+
+	shmring_unlink(ring);
+	snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.%s", ring, dir);
+	unlink(path);
+}
+
 static void bridge_free(struct bridge *b)
 {
 	for (int i = 0; i < b->argc; i++)
@@ -599,16 +610,8 @@ static void run(struct scenario *sc)
 		netns_down(nsa, nsb);
 	bridge_free(&out);
 	bridge_free(&in);
-	shmring_unlink(ring_a);
-	shmring_unlink(ring_b);
-	{
-		char path[PATH_MAX];
-
-		snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.out", ring_a);
-		unlink(path);
-		snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.in", ring_b);
-		unlink(path);
-	}
+	drop_ring(ring_a, "out");
+	drop_ring(ring_b, "in");
 	nu_rmtree(base);
 	munmap(sh, sizeof(*sh));
 }
@@ -871,19 +874,9 @@ Test(bridge, wrong_size_messages_are_terminated, .timeout = 120)
 	shmring_close(a);
 	shmring_close(b);
 	shmring_close(c);
-	{
-		const char *rings[3] = { ring_a, ring_c, ring_b };
-		const char *dirs[3] = { "out", "out", "in" };
-
-		for (int i = 0; i < 3; i++) {
-			char path[PATH_MAX];
-
-			shmring_unlink(rings[i]);
-			snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.%s",
-				 rings[i], dirs[i]);
-			unlink(path);
-		}
-	}
+	drop_ring(ring_a, "out");
+	drop_ring(ring_c, "out");
+	drop_ring(ring_b, "in");
 	bridge_free(&out);
 	bridge_free(&out_c);
 	bridge_free(&in);
@@ -1035,19 +1028,9 @@ Test(bridge, token_authentication, .timeout = 120)
 	shmring_close(a);
 	shmring_close(b);
 	shmring_close(c);
-	{
-		const char *rings[3] = { ring_a, ring_b, ring_c };
-		const char *dirs[3] = { "out", "in", "out" };
-
-		for (int i = 0; i < 3; i++) {
-			char path[PATH_MAX];
-
-			shmring_unlink(rings[i]);
-			snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.%s",
-				 rings[i], dirs[i]);
-			unlink(path);
-		}
-	}
+	drop_ring(ring_a, "out");
+	drop_ring(ring_b, "in");
+	drop_ring(ring_c, "out");
 	bridge_free(&out);
 	bridge_free(&in);
 	bridge_free(&bad);
