@@ -180,4 +180,26 @@ static inline const char *line_starting(const char *text, const char *prefix, ch
 	return NULL;
 }
 
+/* Runs /usr/bin/python3 with CODE on TEXT as stdin; returns its status. */
+static inline int python(struct proc *p, const char *code, const char *text)
+{
+	char file[] = "/tmp/shmring-t-py-XXXXXX";
+	int fd = mkstemp(file), rc;
+	size_t len = strlen(text);
+	char prog[4096];
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	snprintf(prog, sizeof(prog), "import sys\nsys.stdin = open(%s%s%s)\n%s", "'",
+		 file, "'", code);
+	{
+		char *argv[] = { "/usr/bin/python3", "-c", prog, NULL };
+
+		rc = proc_run(p, argv, 20000);
+	}
+	unlink(file);
+	return rc;
+}
+
 #endif /* SHMRING_TEST_PROCUTIL_H */

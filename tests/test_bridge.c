@@ -858,6 +858,40 @@ Test(bridge, wrong_size_messages_are_terminated, .timeout = 120)
 			  "%s", p.outbuf);
 	}
 	{
+		/* `shmring stat --openmetrics` prints the ring's families and its
+		 * bridge's, in one document the strict reference parser
+		 * (python3-prometheus-client) accepts; and nothing of the
+		 * bridges of other rings. */
+		char *argv[] = { (char *)tool_path(), "stat", "--openmetrics",
+				 (char *)ring_b, NULL };
+		char code[1024];
+		static struct proc py;
+
+		cr_assert_eq(proc_run(&p, argv, 10000), 0, "%s", p.errbuf);
+		snprintf(code, sizeof(code),
+			 "from prometheus_client.openmetrics.parser import "
+			 "text_string_to_metric_families as parse\n"
+			 "fams = {f.name: f for f in parse(sys.stdin.read())}\n"
+			 "f = fams['shmring_bridge_rejected']\n"
+			 "assert f.type == 'counter', f\n"
+			 "assert [(s.labels, s.value) for s in f.samples] == "
+			 "[({'ring': '%s', 'direction': 'in'}, 10)], f\n"
+			 "assert fams['shmring_pushed'].samples[0].value == 1000\n",
+			 ring_b);
+		cr_assert_eq(python(&py, code, p.outbuf), 0, "%s\n%s", py.errbuf,
+			     p.outbuf);
+		cr_assert_null(strstr(p.outbuf, ring_a), "%s", p.outbuf);
+	}
+	{
+		/* `shmring ls --openmetrics PATTERN`: the bridges of the rings
+		 * matched, so none when no ring is. */
+		char *argv[] = { (char *)tool_path(), "ls", "--openmetrics",
+				 "shmring-t-no-such-ring-*", NULL };
+
+		cr_assert_eq(proc_run(&p, argv, 10000), 0, "%s", p.errbuf);
+		cr_assert_null(strstr(p.outbuf, "shmring_bridge_"), "%s", p.outbuf);
+	}
+	{
 		/* All bridges' counters, for every ring: each appears. */
 		char *argv[] = { (char *)tool_path(), "bridge", "--stats", NULL };
 

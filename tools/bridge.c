@@ -328,17 +328,32 @@ static void om_label(FILE *out, const char *s)
 	}
 }
 
-int bridge_print_openmetrics(FILE *out, const char *ring)
+/* True when RING is one of NAMES[0..N) (with or without its leading '/'). */
+static bool ring_listed(const char *ring, const char *const *names, size_t n)
 {
-	struct stats_list l = stats_scan(ring);
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(ring, names[i][0] == '/' ? names[i] + 1 : names[i]))
+			return true;
+	return false;
+}
 
+int bridge_print_openmetrics(FILE *out, const char *const *rings, size_t n)
+{
+	struct stats_list l = stats_scan(NULL);
+	size_t kept = 0;
+
+	/* Only the bridges of the rings asked for, when there is a list. */
+	for (size_t i = 0; i < l.n; i++)
+		if (!rings || ring_listed(l.v[i].ring, rings, n))
+			l.v[kept++] = l.v[i];
+	l.n = kept;
 	if (!l.n) {
 		free(l.v);
 		return 0;
 	}
 #define X(name, help)                                                            \
-	fprintf(out, "# HELP shmring_bridge_" #name " " help ".\n");             \
 	fprintf(out, "# TYPE shmring_bridge_" #name " counter\n");               \
+	fprintf(out, "# HELP shmring_bridge_" #name " " help ".\n");             \
 	for (size_t i = 0; i < l.n; i++) {                                       \
 		fputs("shmring_bridge_" #name "_total{ring=\"", out);            \
 		om_label(out, l.v[i].ring);                                      \
@@ -347,8 +362,8 @@ int bridge_print_openmetrics(FILE *out, const char *ring)
 	}
 	BRIDGE_COUNTERS(X)
 #undef X
-	fputs("# HELP shmring_bridge_up 1 while the bridge process runs and is connected to "
-	      "NATS.\n# TYPE shmring_bridge_up gauge\n",
+	fputs("# TYPE shmring_bridge_up gauge\n# HELP shmring_bridge_up 1 while the bridge "
+	      "process runs and is connected to NATS.\n",
 	      out);
 	for (size_t i = 0; i < l.n; i++) {
 		fputs("shmring_bridge_up{ring=\"", out);
@@ -618,7 +633,7 @@ int cmd_bridge(int argc, char **argv)
 			return bridge_usage(stderr);
 		if (!om)
 			return print_stats(ring);
-		bridge_print_openmetrics(stdout, ring);
+		bridge_print_openmetrics(stdout, ring ? &ring : NULL, 1);
 		fputs("# EOF\n", stdout);
 		return 0;
 	}

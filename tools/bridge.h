@@ -93,11 +93,12 @@ struct bridge_stats {
 struct bridge_stats *bridge_stats_open(const char *ring, enum bridge_dir dir,
 				       const char *subject);
 void bridge_stats_close(struct bridge_stats *st);
-/* Prints the counters of every bridge (RING: only that ring's) as OpenMetrics
- * metric families (# HELP, # TYPE, one sample per ring and direction), without
+/* Prints the counters of the bridges of RINGS[0..N) (RINGS NULL: of every
+ * bridge on this machine) as OpenMetrics metric families (# TYPE, # HELP,
+ * one sample per ring and direction), without
  * the closing "# EOF", so `shmring stat --openmetrics` can print them beside
  * its own families. Returns how many bridges were printed. */
-int bridge_print_openmetrics(FILE *out, const char *ring);
+int bridge_print_openmetrics(FILE *out, const char *const *rings, size_t n);
 
 /* ---- options ------------------------------------------------------------- */
 

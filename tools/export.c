@@ -10,6 +10,7 @@
 #include "bridge.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Length of the valid UTF-8 sequence at S (1-4), or 0 if it is not one. */
@@ -269,9 +270,15 @@ void tool_print_metrics(FILE *f, const struct tool_ring *rings, size_t n,
 		}
 	}
 	if (om) {
-		/* The bridges' counters (tools/bridge.c): of this ring when one
-		 * was asked for, else of every bridge on this machine. */
-		bridge_print_openmetrics(f, n == 1 ? rings[0].name : NULL);
+		/* The bridges' counters (tools/bridge.c): of the rings listed,
+		 * and only of those. */
+		const char **names = calloc(n ? n : 1, sizeof(*names));
+
+		for (size_t i = 0; names && i < n; i++)
+			names[i] = rings[i].name;
+		if (names)
+			bridge_print_openmetrics(f, names, n);
+		free(names);
 		fputs("# EOF\n", f);
 	}
 }
