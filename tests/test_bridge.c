@@ -40,6 +40,10 @@
 #define MSG_LEN SEQ_OFF	   /* msg_fill covers the bytes before it */
 #define MAXPROD 4
 
+/* A failed assertion leaves the test's rings and bridge state files behind;
+ * the suite's fini removes them (the processes die with the test). */
+TestSuite(bridge, .fini = test_shm_cleanup);
+
 /* ---- what the consumer saw, shared with the test process ---------------- */
 
 struct shared {

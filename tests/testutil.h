@@ -8,6 +8,7 @@
 #else
 #include <criterion/criterion.h>
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -36,6 +37,30 @@ static inline const char *test_name(char *buf, size_t len, const char *tag)
 #define TEST_NAME(var, tag) \
 	char var##_buf[96]; \
 	const char *var = test_name(var##_buf, sizeof(var##_buf), tag)
+
+/* Removes what this test process left in /dev/shm under names test_name
+ * made: rings, and files named after them (a bridge's state). For a
+ * suite's .fini, which runs after a failed assertion too. */
+static inline void test_shm_cleanup(void)
+{
+	char mark[32];
+	DIR *d = opendir("/dev/shm");
+	struct dirent *de;
+
+	snprintf(mark, sizeof(mark), "-%d-", (int)getpid());
+	while (d && (de = readdir(d))) {
+		/* shmring-t-TAG-PID-N, maybe inside a longer name */
+		const char *t = strstr(de->d_name, "shmring-t-");
+		char path[300];
+
+		if (!t || strncmp(t + 9 + strcspn(t + 10, "-") + 1, mark, strlen(mark)))
+			continue;
+		snprintf(path, sizeof(path), "/dev/shm/%s", de->d_name);
+		unlink(path);
+	}
+	if (d)
+		closedir(d);
+}
 
 static inline uint64_t now_ns(void)
 {
