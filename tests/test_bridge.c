@@ -13,10 +13,13 @@
  * never a second copy in the stream.
  *
  * Scenarios: one server (10^6 messages); the same while both bridges are
- * SIGKILLed and restarted at random and the server is restarted; a
- * three-node cluster with the stream replicated three times and one node
- * killed; the two "hosts" in two network namespaces joined by a veth pair;
- * --dedup; backpressure from a slow consumer; messages of the wrong size.
+ * SIGKILLed and restarted at random and the server is restarted; a server
+ * restarted without the consumer's state (it delivers the stream again);
+ * crashes of bridge in after its record of a push and between a commit and
+ * the record, with and without --dedup; a three-node cluster with the
+ * stream replicated three times and one node killed; the two "hosts" in two
+ * network namespaces joined by a veth pair; backpressure from a slow
+ * consumer; messages of the wrong size; another user's state file.
  *
  * The tests take a lock so that they run one at a time: each is sized for
  * the whole machine.
@@ -62,12 +65,18 @@ struct scenario {
 	int nodes;	     /* servers: 1, or a cluster of 3 */
 	bool kill_bridges;   /* SIGKILL and restart the bridges at random */
 	bool restart_server; /* restart the (single) server once */
-	bool kill_node;	     /* SIGKILL one cluster node for good */
-	bool netns;  /* server and bridge out in one namespace, bridge in in another */
-	bool dedup;  /* bridge in --dedup: no duplicate may reach ring B */
-	bool strict; /* no fault: stream sequences 1, 2, 3... exactly */
-	bool slow_start;    /* the consumer sleeps at first: ring B fills up */
-	int inject_crashes; /* bridge in dies between push and ack this often */
+	/* ...and empty the consumer's state file while it is down, as
+	 * nats-server before 2.12.1 can leave it (it truncates, then writes,
+	 * with nothing atomic): the server then delivers the stream again
+	 * from its start. */
+	bool lose_consumer_state;
+	bool kill_node; /* SIGKILL one cluster node for good */
+	bool netns;	/* server and bridge out in one namespace, bridge in in another */
+	bool dedup;	/* bridge in --dedup: no duplicate may reach ring B */
+	bool strict;	/* no duplicate: stream sequences 1, 2, 3... exactly */
+	bool slow_start;      /* the consumer sleeps at first: ring B fills up */
+	int inject_crashes;   /* bridge in dies between push and ack this often, */
+	bool crash_at_commit; /* right after a commit, before its record */
 	int batch, in_ack_wait_ms;
 	int timeout_s;
 };
@@ -439,6 +448,8 @@ static void run(struct scenario *sc)
 	if (sc->inject_crashes) {
 		snprintf(num, sizeof(num), "%u", rnd(&rs, 2, 40));
 		setenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH", num, 1);
+		if (sc->crash_at_commit)
+			setenv("SHMRING_BRIDGE_CRASH_POINT", "commit", 1);
 	}
 	bridge_start(&in);
 	unsetenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH");
@@ -467,6 +478,18 @@ static void run(struct scenario *sc)
 				fault_done = true;
 				if (sc->restart_server) {
 					nu_server_stop(&nodes[0], SIGTERM);
+					if (sc->lose_consumer_state) {
+						char odat[PATH_MAX];
+
+						snprintf(
+							odat, sizeof(odat),
+							"%s/store/jetstream/$G/streams/%s/"
+							"obs/%s/o.dat",
+							nodes[0].dir, stream, durable);
+						cr_assert_eq(truncate(odat, 0), 0,
+							     "%s: %s", odat,
+							     strerror(errno));
+					}
 					nu_sleep_ms(rnd(&rs, 100, 1000));
 					cr_assert(nu_server_run(&nodes[0]),
 						  "nats-server did not come back (%s)",
@@ -597,16 +620,24 @@ static void run(struct scenario *sc)
 		cr_assert_geq(fw + (uint64_t)sc->batch * (uint64_t)killed_in,
 			      total + dups_seen, "%s", line);
 		if (sc->inject_crashes) {
-			/* Each crash left a pushed batch unacknowledged. */
+			/* Each crash left a pushed batch unacknowledged... */
 			cr_assert_geq(redel, (unsigned long long)sc->inject_crashes, "%s",
 				      line);
-			if (sc->dedup)
+			/* ...which the next bridge drops: the record has it,
+			 * or, for a crash before the record, --dedup's journal.
+			 * Without --dedup that one is pushed twice. */
+			if (sc->dedup || !sc->crash_at_commit)
 				cr_assert_geq(dup, (unsigned long long)sc->inject_crashes,
-					      "%s: --dedup dropped nothing", line);
-			else
+					      "%s: no redelivery dropped", line);
+			if (sc->crash_at_commit && !sc->dedup)
 				cr_assert_geq(dups_seen, (uint64_t)sc->inject_crashes,
 					      "%s", line);
 		}
+		/* The server delivered the stream again from its start, and
+		 * the record dropped it: else this test tested nothing. */
+		if (sc->lose_consumer_state)
+			cr_assert_gt(dup, (unsigned long long)sc->batch,
+				     "%s: the server replayed nothing", line);
 	}
 	for (int i = 0; i < sc->nodes; i++)
 		nu_server_stop(&nodes[i], SIGTERM);
@@ -667,19 +698,48 @@ Test(bridge, bridges_killed_and_server_restarted, .timeout = 600)
 	run(&sc);
 }
 
-/* A crash between push and ack: JetStream delivers that batch again. */
-Test(bridge, crash_between_push_and_ack_repeats_one_batch, .timeout = 600)
+/* The server restarts without the consumer's state (an empty o.dat) and
+ * delivers the stream again from its start: bridge in drops what is at or
+ * below the ack floor it saw, so the ring gets no more than one batch
+ * again. */
+Test(bridge, server_that_lost_the_consumer_state_replays_nothing, .timeout = 600)
 {
 	struct scenario sc = {
-		.tag = "crash",
+		.tag = "lost",
 		.policy_a = SHMRING_SPSC,
-		.policy_b = SHMRING_SPSC,
+		.policy_b = SHMRING_MPSC,
+		.producers = 1,
+		.per_producer = 100000,
+		.cap_a = 4096,
+		.cap_b = 4096,
+		.nodes = 1,
+		.restart_server = true,
+		.lose_consumer_state = true,
+		.batch = 128,
+		.in_ack_wait_ms = 2000,
+		.timeout_s = 300,
+	};
+
+	skip_unless_bridge();
+	serialize();
+	run(&sc);
+}
+
+/* A crash after the push and its record, before the ack: JetStream
+ * delivers that batch again, and the next bridge drops it. */
+Test(bridge, crash_before_the_ack_pushes_nothing_twice, .timeout = 600)
+{
+	struct scenario sc = {
+		.tag = "crashr",
+		.policy_a = SHMRING_SPSC,
+		.policy_b = SHMRING_MPSC,
 		.producers = 1,
 		.per_producer = 50000,
 		.cap_a = 1024,
 		.cap_b = 512,
 		.nodes = 1,
 		.inject_crashes = 4,
+		.strict = true,
 		.slow_start = true,
 		.batch = 100,
 		.in_ack_wait_ms = 2000,
@@ -691,7 +751,34 @@ Test(bridge, crash_between_push_and_ack_repeats_one_batch, .timeout = 600)
 	run(&sc);
 }
 
-/* The same crashes with --dedup: not one duplicate reaches the ring. */
+/* A crash between a commit and its record (the one window left): that
+ * run of elements is pushed again, at most one batch per crash. */
+Test(bridge, crash_between_commit_and_record_repeats_one_batch, .timeout = 600)
+{
+	struct scenario sc = {
+		.tag = "crash",
+		.policy_a = SHMRING_SPSC,
+		.policy_b = SHMRING_SPSC,
+		.producers = 1,
+		.per_producer = 50000,
+		.cap_a = 1024,
+		.cap_b = 512,
+		.nodes = 1,
+		.inject_crashes = 4,
+		.crash_at_commit = true,
+		.slow_start = true,
+		.batch = 100,
+		.in_ack_wait_ms = 2000,
+		.timeout_s = 300,
+	};
+
+	skip_unless_bridge();
+	serialize();
+	run(&sc);
+}
+
+/* The same crashes with --dedup (its journal is written before the
+ * commit): not one duplicate reaches the ring. */
 Test(bridge, dedup_pushes_each_message_once, .timeout = 600)
 {
 	struct scenario sc = {
@@ -704,6 +791,7 @@ Test(bridge, dedup_pushes_each_message_once, .timeout = 600)
 		.cap_b = 512,
 		.nodes = 1,
 		.inject_crashes = 4,
+		.crash_at_commit = true,
 		.dedup = true,
 		.slow_start = true,
 		.batch = 100,

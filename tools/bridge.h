@@ -30,7 +30,7 @@ enum bridge_dir { BRIDGE_OUT = 1, BRIDGE_IN = 2 };
 
 #define BRIDGE_STATS_PREFIX  "shmring-bridge."
 #define BRIDGE_STATS_MAGIC   0x6567646972627273ull /* "srbridge" */
-#define BRIDGE_STATS_VERSION 1
+#define BRIDGE_STATS_VERSION 2
 /* --dedup (bridge in, SPSC rings): how many pushed stream sequences the
  * journal remembers. A redelivered message older than that is pushed again. */
 #define BRIDGE_JOURNAL	     65536
@@ -50,8 +50,8 @@ enum bridge_dir { BRIDGE_OUT = 1, BRIDGE_IN = 2 };
 		    "terminated")                                                       \
 	X(reconnects, "reconnections to a NATS server")                                 \
 	X(duplicates, "out: PubAcks that JetStream de-duplicated by message id (a "     \
-		      "restarted bridge publishing again); in: "                        \
-		      "redelivered messages --dedup dropped as already pushed")
+		      "restarted bridge publishing again); in: messages delivered "     \
+		      "again and dropped as already pushed")
 
 struct bridge_counters {
 #define X(name, help) _Atomic uint64_t name;
@@ -73,6 +73,26 @@ struct bridge_journal {
 	} e[BRIDGE_JOURNAL];
 };
 
+/* bridge in: which stream messages went into the ring, so that one
+ * delivered again (a crash after the push, acks lost with a server, a
+ * server that lost the consumer's state and starts it over) is acknowledged
+ * and not pushed twice. For the ring instance INSTANCE and the stream made
+ * at STREAM_CREATED (ns since the epoch; a stream made again numbers from 1
+ * again), both checked at start. Written by the bridge alone, each run of
+ * elements right after its commit: a bit per stream sequence for the
+ * BRIDGE_RECORD_BITS sequences up to TOP (bit s % BITS: s was pushed), and
+ * FLOOR, the highest ack floor the server reported (every message at or
+ * below it was pushed, or terminated, and acknowledged). The bits before
+ * TOP moves over them; INSTANCE and STREAM_CREATED are zeroed first when
+ * they change, so a crash leaves a record that claims nothing. */
+#define BRIDGE_RECORD_BITS (1u << 20)
+
+struct bridge_record {
+	uint64_t instance, stream_created;
+	uint64_t top, floor;
+	uint64_t bits[BRIDGE_RECORD_BITS / 64];
+};
+
 struct bridge_stats {
 	uint64_t magic;
 	uint32_t version, dir;
@@ -86,6 +106,7 @@ struct bridge_stats {
 	struct bridge_counters c;
 	uint64_t spare[16];
 	struct bridge_journal journal;
+	struct bridge_record record;
 };
 
 /* Opens (creating if needed) the counter file of RING in direction DIR and

@@ -56,6 +56,10 @@ struct conn {
 	natsConnection *nc;
 	jsCtx *js;
 	_Atomic bool up, closing;
+	/* Times messages on their way to us may have been lost: the
+	 * connection dropped, or the client dropped messages it could not
+	 * queue (slow consumer). */
+	_Atomic uint64_t losses;
 };
 
 static void sleep_ms(long ms)
@@ -94,6 +98,7 @@ static void on_disconnected(natsConnection *nc, void *closure)
 	struct conn *c = closure;
 
 	(void)nc;
+	atomic_fetch_add(&c->losses, 1);
 	if (c->up && !c->closing && !bridge_stop)
 		bridge_log(c->o, "disconnected; reconnecting");
 	c->up = false;
@@ -120,7 +125,9 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
 
 	(void)nc;
 	(void)sub;
-	if (c->o->verbose)
+	if (err == NATS_SLOW_CONSUMER)
+		atomic_fetch_add(&c->losses, 1);
+	if (c->o->verbose || err == NATS_SLOW_CONSUMER)
 		bridge_log(c->o, "asynchronous error: %s", natsStatus_GetText(err));
 }
 
@@ -702,11 +709,160 @@ struct in {
 	bool suspect;
 	char stream[256]; /* the consumer's stream, from the messages' metadata */
 	/* Tests: SHMRING_BRIDGE_CRASH_AFTER_BATCH=K kills the bridge (SIGKILL)
-	 * after it pushed its K-th batch, before it acknowledges it: the
-	 * moment that makes JetStream deliver the batch again. */
+	 * when it pushed its K-th batch, before it acknowledges it: the moment
+	 * that makes JetStream deliver the batch again. By default after the
+	 * batch is in the record (it is not pushed again); with
+	 * SHMRING_BRIDGE_CRASH_POINT=commit right after its first run of
+	 * elements is committed, before the record has it (that run is). */
 	long crash_after;
+	bool crash_at_commit;
 	long batches;
+	/* conn.losses when a batch was last taken: a loss since then may
+	 * have taken messages of a fetch that returned the ones behind them. */
+	uint64_t losses_seen;
+	/* The record (struct bridge_record) is used once it is known to be
+	 * this ring's and this stream's; the ack floor is taken into it every
+	 * second. */
+	bool record_ok;
+	uint64_t record_tried_ns, floor_checked_ns, last_stale_log;
 };
+
+/* The consumer's stream: as its messages name it, else as given or made. */
+static const char *in_stream(const struct in *b)
+{
+	return b->stream[0]	   ? b->stream :
+	       b->o->stream	   ? b->o->stream :
+	       b->o->create_stream ? b->o->create_stream :
+				     "";
+}
+
+/* ---- the record of what was pushed (struct bridge_record) --------------- */
+
+static bool record_has(const struct bridge_record *r, uint64_t seq)
+{
+	if (!seq)
+		return false;
+	if (seq <= r->floor)
+		return true;
+	return seq <= r->top && r->top - seq < BRIDGE_RECORD_BITS &&
+	       (r->bits[(seq % BRIDGE_RECORD_BITS) / 64] >> (seq % 64) & 1);
+}
+
+/* Bit SEQ of the record, to V. */
+static void record_bit(struct bridge_record *r, uint64_t seq, bool v)
+{
+	uint64_t *w = &r->bits[(seq % BRIDGE_RECORD_BITS) / 64], m = 1ull << (seq % 64);
+
+	*w = v ? *w | m : *w & ~m;
+}
+
+/* SEQ went into the ring (its run is committed). */
+static void record_pushed(struct bridge_record *r, uint64_t seq)
+{
+	if (!seq)
+		return;
+	if (seq > r->top) {
+		/* The sequences between were not pushed (other subjects of
+		 * the stream, or not delivered yet): clear their bits, left
+		 * from a lap before, before TOP covers them. */
+		if (seq - r->top >= BRIDGE_RECORD_BITS)
+			memset(r->bits, 0, sizeof(r->bits));
+		else
+			for (uint64_t s = r->top + 1; s < seq; s++)
+				record_bit(r, s, false);
+		record_bit(r, seq, true);
+		atomic_signal_fence(memory_order_seq_cst); /* bits before top */
+		r->top = seq;
+	} else if (r->top - seq < BRIDGE_RECORD_BITS) {
+		record_bit(r, seq, true);
+	}
+}
+
+/* The record applies to ring instance INSTANCE and the stream made at
+ * CREATED; another one starts it over. */
+static void record_own(struct bridge_record *r, uint64_t instance, uint64_t created)
+{
+	if (r->instance == instance && r->stream_created == created)
+		return;
+	r->instance = 0;
+	r->stream_created = 0;
+	atomic_signal_fence(memory_order_seq_cst); /* a crash: owned by none */
+	r->top = 0;
+	r->floor = 0;
+	memset(r->bits, 0, sizeof(r->bits));
+	atomic_signal_fence(memory_order_seq_cst);
+	r->instance = instance;
+	r->stream_created = created;
+}
+
+/* Takes the ack floor in CI into the record (once the record is this
+ * stream's): a floor lower than the record's (a server that lost the
+ * consumer's state, a cluster leader behind) leaves it. */
+static void in_note_floor(struct in *b, const jsConsumerInfo *ci)
+{
+	if (b->record_ok && ci->AckFloor.Stream > b->st->record.floor)
+		b->st->record.floor = ci->AckFloor.Stream;
+	b->floor_checked_ns = bridge_now_ns();
+}
+
+/* The consumer's info from the server (noting its ack floor), or NULL
+ * with *SP and *JERR saying why. */
+static jsConsumerInfo *in_consumer_info(struct in *b, natsStatus *sp, jsErrCode *jerr)
+{
+	jsConsumerInfo *ci = NULL;
+
+	*jerr = 0;
+	*sp = in_stream(b)[0] ? js_GetConsumerInfo(&ci, b->c.js, in_stream(b),
+						   b->o->durable, NULL, jerr) :
+				NATS_NOT_FOUND;
+	if (*sp != NATS_OK)
+		return NULL;
+	in_note_floor(b, ci);
+	return ci;
+}
+
+/* Makes the record this ring's and this stream's (by its creation time),
+ * once the stream's name is known; until then nothing is recorded or
+ * dropped. */
+static void in_own_record(struct in *b)
+{
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+
+	uint64_t now = bridge_now_ns();
+
+	/* Asked once a second at most: a user without the right to read the
+	 * stream's info gets no record, and no drops. */
+	if (b->record_ok || !in_stream(b)[0] || now - b->record_tried_ns < 1000000000ull)
+		return;
+	b->record_tried_ns = now;
+	if (js_GetStreamInfo(&si, b->c.js, in_stream(b), NULL, &jerr) != NATS_OK)
+		return;
+	record_own(&b->st->record, b->instance, (uint64_t)si->Created);
+	jsStreamInfo_Destroy(si);
+	b->record_ok = true;
+}
+
+/* Logs the consumer's state as the server reports it, after WHY. */
+static void in_log_consumer(struct in *b, const char *why)
+{
+	jsErrCode jerr;
+	natsStatus s;
+	jsConsumerInfo *ci = in_consumer_info(b, &s, &jerr);
+
+	if (!ci) {
+		bridge_log(b->o, "%s; consumer %s: %s (JetStream error %d)", why,
+			   b->o->durable, natsStatus_GetText(s), (int)jerr);
+		return;
+	}
+	bridge_log(b->o,
+		   "%s; consumer %s: delivered up to stream message %" PRIu64
+		   ", acknowledged up to %" PRIu64 " (%" PRIu64 " here), %" PRId64
+		   " unacknowledged, %" PRIu64 " waiting",
+		   why, b->o->durable, ci->Delivered.Stream, ci->AckFloor.Stream,
+		   b->st->record.floor, ci->NumAckPending, ci->NumPending);
+	jsConsumerInfo_Destroy(ci);
+}
 
 static bool in_subscribe(struct in *b)
 {
@@ -733,8 +889,15 @@ static bool in_subscribe(struct in *b)
 				nats_GetLastError(NULL) ? "" : "", (int)jerr);
 		return false;
 	}
-	bridge_log(o, "pulling %s with durable consumer %s", o->subject, o->durable);
 	b->suspect = true;
+	in_own_record(b);
+	{
+		char why[512];
+
+		snprintf(why, sizeof(why), "pulling %s with durable consumer %s",
+			 o->subject, o->durable);
+		in_log_consumer(b, why);
+	}
 	return true;
 }
 
@@ -772,6 +935,17 @@ static bool journal_has(const struct in *b, uint64_t seq)
 		if (j->e[i].seq == seq)
 			return true;
 	return false;
+}
+
+/* Tests: dies (SIGKILL) with stream messages FIRST..LAST pushed. */
+static void in_crash(const struct in *b, uint64_t first, uint64_t last)
+{
+	if (b->o->verbose > 1)
+		bridge_log(b->o,
+			   "crashing after pushing stream messages %" PRIu64 "..%" PRIu64
+			   " (%s)",
+			   first, last, b->crash_at_commit ? "not recorded" : "recorded");
+	raise(SIGKILL);
 }
 
 /* Pushes MSGS[0..N) (all of the ring's size) with their stream sequences
@@ -830,8 +1004,14 @@ static size_t in_push(struct in *b, natsMsg **msgs, const uint64_t *seqs, size_t
 			bridge_log(o, "commit: %s", strerror(errno));
 			return done;
 		}
-		BRIDGE_PROBE(push, o->ring, pos, (size_t)r);
 		atomic_fetch_add(&b->st->c.forwarded, (uint64_t)r);
+		if (b->crash_at_commit && b->batches == b->crash_after)
+			in_crash(b, seqs[done], seqs[done + (size_t)r - 1]);
+		/* Right after the commit: a crash between the two is the one
+		 * way to push a message twice (--dedup closes it). */
+		for (size_t i = 0; b->record_ok && i < (size_t)r; i++)
+			record_pushed(&b->st->record, seqs[done + i]);
+		BRIDGE_PROBE(push, o->ring, pos, (size_t)r);
 		done += (size_t)r;
 	}
 	return done;
@@ -855,12 +1035,11 @@ static int fetched_cmp(const void *a, const void *b)
  * them back (Nak), to be delivered again behind the older ones. */
 static bool in_in_order(struct in *b, struct fetched *f, size_t n)
 {
-	jsConsumerInfo *ci = NULL;
-	jsErrCode jerr = 0;
+	jsErrCode jerr;
+	natsStatus s;
 	/* By name: the subscription's own info call fails (invalid
 	 * subscription) when it bound to a durable that existed already. */
-	natsStatus s =
-		js_GetConsumerInfo(&ci, b->c.js, b->stream, b->o->durable, NULL, &jerr);
+	jsConsumerInfo *ci = in_consumer_info(b, &s, &jerr);
 	int64_t pending = s == NATS_OK ? ci->NumAckPending : -1;
 	uint64_t floor = s == NATS_OK ? ci->AckFloor.Stream : 0, now = bridge_now_ns();
 	int queued = 0;
@@ -928,6 +1107,47 @@ static void in_batch(struct in *b, natsMsgList *list)
 	/* Redeliveries come first in a batch, but not necessarily sorted
 	 * against each other and the rest. */
 	qsort(f, count, sizeof(*f), fetched_cmp);
+	{
+		/* Pushed before (the record says so): delivered again after a
+		 * crash past the push, acks lost with a server, or a server
+		 * that lost the consumer's state. Acknowledged again, never
+		 * pushed twice; the others keep their order. */
+		size_t stale = 0, kept = 0;
+		uint64_t lo = 0, hi = 0;
+
+		in_own_record(b); /* the stream's name may have just come */
+		for (size_t i = 0; i < count; i++) {
+			if (b->record_ok && record_has(&b->st->record, f[i].seq)) {
+				natsMsg_Ack(f[i].m, NULL);
+				lo = stale++ ? lo : f[i].seq;
+				hi = f[i].seq;
+			} else {
+				f[kept++] = f[i];
+			}
+		}
+		if (stale) {
+			uint64_t now = bridge_now_ns();
+
+			atomic_fetch_add(&b->st->c.duplicates, stale);
+			if (o->verbose || now - b->last_stale_log > 1000000000ull) {
+				char why[160];
+
+				b->last_stale_log = now;
+				snprintf(why, sizeof(why),
+					 "%zu stream message(s) in %" PRIu64 "..%" PRIu64
+					 " delivered again, pushed before: "
+					 "acknowledged, not pushed again",
+					 stale, lo, hi);
+				in_log_consumer(b, why);
+			}
+			count = kept;
+			/* The server has these acks before it counts what
+			 * is unacknowledged for the rest. */
+			natsConnection_FlushTimeout(b->c.nc, 2000);
+			if (!count)
+				goto out;
+		}
+	}
 	if (b->suspect && !in_in_order(b, f, count))
 		goto out;
 	for (size_t i = 0; i < count; i++) {
@@ -963,15 +1183,10 @@ static void in_batch(struct in *b, natsMsgList *list)
 		keep[n] = m;
 		seqs[n++] = f[i].seq;
 	}
+	b->batches += n > 0;
 	pushed = in_push(b, keep, seqs, n);
-	if (pushed && ++b->batches == b->crash_after) {
-		if (o->verbose > 1)
-			bridge_log(o,
-				   "crashing after pushing stream messages %" PRIu64
-				   "..%" PRIu64,
-				   seqs[0], seqs[pushed - 1]);
-		raise(SIGKILL);
-	}
+	if (pushed && !b->crash_at_commit && b->batches == b->crash_after)
+		in_crash(b, seqs[0], seqs[pushed - 1]);
 	for (size_t i = 0; i < pushed; i++)
 		natsMsg_Ack(keep[i], NULL);
 	/* What could not be pushed (stopping on a full ring) goes back now
@@ -1007,9 +1222,11 @@ int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st)
 
 	b = (struct in){ .o = o, .st = st };
 	{
-		const char *e = getenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH");
+		const char *e = getenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH"),
+			   *p = getenv("SHMRING_BRIDGE_CRASH_POINT");
 
 		b.crash_after = e ? atol(e) : 0;
+		b.crash_at_commit = p && !strcmp(p, "commit");
 	}
 	b.ring = bridge_open_ring(o, SHMRING_PRODUCER, &info);
 	if (!b.ring)
@@ -1056,6 +1273,15 @@ int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st)
 			backoff = backoff < 2000 ? backoff * 2 : 2000;
 			continue;
 		}
+		if (bridge_now_ns() - b.floor_checked_ns > 1000000000ull) {
+			/* The ack floor moves on: take it into the record. */
+			jsErrCode e;
+			natsStatus is;
+
+			in_own_record(&b);
+			jsConsumerInfo_Destroy(in_consumer_info(&b, &is, &e));
+			b.floor_checked_ns = bridge_now_ns(); /* failed: later */
+		}
 		room = shmring_available(b.ring);
 		if (!room) {
 			shmring_wait(b.ring, 100 * MS);
@@ -1089,6 +1315,18 @@ int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st)
 		}
 		failures = 0;
 		backoff = 100;
+		{
+			/* A fetch can come back with fewer messages than the
+			 * server sent when the connection dropped on the way:
+			 * the missing ones are delivered again only after
+			 * AckWait, and the ones after them must wait. */
+			uint64_t l = atomic_load(&b.c.losses);
+
+			if (l != b.losses_seen) {
+				b.losses_seen = l;
+				b.suspect = true;
+			}
+		}
 		BRIDGE_PROBE(fetch, o->ring, want, list.Count);
 		in_batch(&b, &list);
 		natsMsgList_Destroy(&list);
