@@ -1011,6 +1011,39 @@ Test(bridge, wrong_size_messages_are_terminated, .timeout = 120)
 
 /* The command line without a server: usage errors, and a build without
  * CONFIG_NATS that says so. */
+/* The state file decides what bridge in does not push again: one another
+ * user made in /dev/shm (world-writable) is refused, not trusted. */
+Test(bridge, another_users_state_file_is_refused)
+{
+	static struct proc p;
+	TEST_NAME(ring, "squat");
+	char path[PATH_MAX];
+	char *argv[] = { (char *)tool_path(),  "bridge", "in",
+			 "nats://127.0.0.1:1", "s",	 (char *)ring,
+			 "--durable",	       "d",	 NULL };
+	int fd;
+
+	skip_unless_bridge();
+	if (!is_root())
+		cr_skip_test("making a file another user owns needs root");
+	snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.in", ring);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0666);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fchown(fd, 65534, 65534), 0);
+	cr_assert_eq(fchmod(fd, 0666), 0);
+	close(fd);
+	cr_assert_eq(proc_run(&p, argv, 10000), 1, "%s", p.errbuf);
+	cr_assert(strstr(p.errbuf, "another user's file"), "%s", p.errbuf);
+	/* Nothing was written into it. */
+	{
+		struct stat sb;
+
+		cr_assert_eq(stat(path, &sb), 0);
+		cr_assert_eq(sb.st_size, 0);
+	}
+	unlink(path);
+}
+
 Test(bridge, command_line)
 {
 	static struct proc p;

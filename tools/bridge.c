@@ -156,12 +156,18 @@ struct bridge_stats *bridge_stats_open(const char *ring, enum bridge_dir dir,
 
 	if (stats_path(path, sizeof(path), ring, dir))
 		return NULL;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0)
 		return NULL;
 	/* Two bridges starting at once: one initialises, under the lock. */
 	if (flock(fd, LOCK_EX) || fstat(fd, &sb))
 		goto fail;
+	/* The record and the journal decide what is not pushed again: a file
+	 * another user made (and can write) is not ours to trust. */
+	if (sb.st_uid != geteuid() || !S_ISREG(sb.st_mode)) {
+		errno = EPERM;
+		goto fail;
+	}
 	if ((size_t)sb.st_size != sizeof(*st) && ftruncate(fd, sizeof(*st)))
 		goto fail;
 	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -676,7 +682,15 @@ int cmd_bridge(int argc, char **argv)
 #endif
 	st = bridge_stats_open(o.ring, o.dir, o.subject);
 	if (!st) {
-		tool_error("bridge: counter file for %s: %s", o.ring, strerror(errno));
+		char path[PATH_MAX];
+
+		tool_error("bridge: counter file %s: %s%s",
+			   stats_path(path, sizeof(path), o.ring, o.dir) ? o.ring : path,
+			   strerror(errno),
+			   errno == EPERM ?
+				   " (another user's file: remove it, or run as its "
+				   "owner)" :
+				   "");
 		return 1;
 	}
 	sigaction(SIGINT, &sa, NULL);
