@@ -255,9 +255,18 @@ static void arg(struct bridge *b, const char *s)
 	b->argv[b->argc] = NULL;
 }
 
+/* With SIGTERM blocked, which the bridge unblocks once its handler is in
+ * place: a SIGTERM right after a restart drains it instead of killing it
+ * before main(). */
 static void bridge_start(struct bridge *b)
 {
+	sigset_t term, old;
+
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	sigprocmask(SIG_BLOCK, &term, &old);
 	b->pid = nu_spawn(b->argv, b->log, b->netns);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	cr_assert_gt(b->pid, 0);
 }
 
@@ -1011,6 +1020,34 @@ Test(bridge, wrong_size_messages_are_terminated, .timeout = 120)
 
 /* The command line without a server: usage errors, and a build without
  * CONFIG_NATS that says so. */
+/* SIGTERM at once after the start (a supervisor stopping what it just
+ * restarted): the bridge drains and exits 0, though the signal came before
+ * its handler was in place. */
+Test(bridge, sigterm_right_after_the_start_drains)
+{
+	TEST_NAME(ring, "term");
+	struct bridge in = { 0 };
+
+	skip_unless_bridge();
+	snprintf(in.log, sizeof(in.log), "/dev/null");
+	arg(&in, tool_path());
+	arg(&in, "bridge");
+	arg(&in, "in");
+	arg(&in, "nats://127.0.0.1:1"); /* nobody: it retries, and waits */
+	arg(&in, "s");
+	arg(&in, ring);
+	arg(&in, "--durable");
+	arg(&in, "d");
+	arg(&in, "--create-stream");
+	arg(&in, "S");
+	for (int i = 0; i < 5; i++) {
+		bridge_start(&in);
+		cr_assert_eq(bridge_term(&in), 0, "round %d", i);
+	}
+	bridge_free(&in);
+	drop_ring(ring, "in");
+}
+
 /* The state file decides what bridge in does not push again: one another
  * user made in /dev/shm (world-writable) is refused, not trusted. */
 Test(bridge, another_users_state_file_is_refused)

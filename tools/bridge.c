@@ -696,6 +696,17 @@ int cmd_bridge(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	{
+		/* A supervisor can start the bridge with SIGTERM blocked, so
+		 * that one sent before this point waits for the handler and
+		 * drains instead of killing a bridge still starting. */
+		sigset_t stop;
+
+		sigemptyset(&stop);
+		sigaddset(&stop, SIGINT);
+		sigaddset(&stop, SIGTERM);
+		sigprocmask(SIG_UNBLOCK, &stop, NULL);
+	}
 	rc = o.dir == BRIDGE_OUT ? bridge_run_out(&o, st) : bridge_run_in(&o, st);
 	bridge_stats_close(st);
 	return rc;
