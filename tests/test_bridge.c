@@ -1020,6 +1020,92 @@ Test(bridge, wrong_size_messages_are_terminated, .timeout = 120)
 
 /* The command line without a server: usage errors, and a build without
  * CONFIG_NATS that says so. */
+/* Pushes N messages of producer ID into A and checks that B gets them all,
+ * in order, within 20 s each. */
+static void through(struct shmring *a, struct shmring *b, uint32_t id, uint64_t n)
+{
+	unsigned char m[ELEM];
+
+	for (uint64_t i = 0; i < n; i++) {
+		msg_fill(m, ELEM, id, i);
+		cr_assert_eq(shmring_push(a, m), 0);
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t prod;
+		uint64_t seq;
+
+		cr_assert_eq(shmring_timed_pop(b, m, 20000000000ull), 0,
+			     "producer %u: message %llu missing", id,
+			     (unsigned long long)i);
+		cr_assert_eq(msg_check(m, ELEM, &prod, &seq), 0);
+		cr_assert_eq(prod, id);
+		cr_assert_eq(seq, i);
+	}
+}
+
+/* The stream is lost with the server's store and made again: its
+ * sequences start at 1 again, which bridge in's record has from the old
+ * stream. It must push them: the record is the old stream's. */
+Test(bridge, a_stream_made_again_is_pushed_whole, .timeout = 120)
+{
+	char base[PATH_MAX], url[128], subject[96], stream[64], durable[64],
+		cmd[PATH_MAX + 32];
+	struct bridge out = { 0 }, in = { 0 };
+	struct nu_server node;
+	struct shmring *a, *b;
+	TEST_NAME(ring_a, "aga");
+	TEST_NAME(ring_b, "agb");
+
+	skip_unless_bridge();
+	serialize();
+	nu_tmpdir(base, sizeof(base), "again");
+	cr_assert(nu_cluster_start(&node, 1, base, "127.0.0.1", NULL));
+	nu_urls(url, sizeof(url), &node, 1);
+	snprintf(subject, sizeof(subject), "shmring.test.again.%d", (int)getpid());
+	snprintf(stream, sizeof(stream), "Tagain%d", (int)getpid());
+	snprintf(durable, sizeof(durable), "dagain%d", (int)getpid());
+	cr_assert_not_null(a = shmring_producer(SHMRING_SPSC, ring_a, ELEM, 256, NULL));
+	cr_assert_not_null(b = shmring_consumer(SHMRING_SPSC, ring_b, ELEM, 256, NULL));
+	snprintf(out.log, sizeof(out.log), "%s/bridge-out.log", base);
+	snprintf(in.log, sizeof(in.log), "%s/bridge-in.log", base);
+	{
+		const char *o[] = { tool_path(), "bridge",	    "out",  ring_a, url,
+				    subject,	 "--create-stream", stream, NULL },
+			   *i[] = { tool_path(), "bridge",	    "in",
+				    url,	 subject,	    ring_b,
+				    "--durable", durable,	    "--batch",
+				    "64",	 "--create-stream", stream,
+				    NULL };
+
+		for (int k = 0; o[k]; k++)
+			arg(&out, o[k]);
+		for (int k = 0; i[k]; k++)
+			arg(&in, i[k]);
+	}
+	bridge_start(&in);
+	bridge_start(&out);
+	through(a, b, 1, 1000);
+	/* The server loses its store; bridge out, restarted, makes the stream
+	 * again. Bridge in runs on: it subscribes again on its own. */
+	nu_server_stop(&node, SIGTERM);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/store'", node.dir);
+	cr_assert(sh_ok("%s", cmd));
+	cr_assert(nu_server_run(&node), "nats-server did not come back (%s)", node.log);
+	cr_assert_eq(bridge_term(&out), 0);
+	bridge_start(&out);
+	through(a, b, 2, 1000);
+	cr_assert_eq(bridge_term(&out), 0);
+	cr_assert_eq(bridge_term(&in), 0, "logs in %s", base);
+	nu_server_stop(&node, SIGTERM);
+	shmring_close(a);
+	shmring_close(b);
+	drop_ring(ring_a, "out");
+	drop_ring(ring_b, "in");
+	bridge_free(&out);
+	bridge_free(&in);
+	nu_rmtree(base);
+}
+
 /* SIGTERM at once after the start (a supervisor stopping what it just
  * restarted): the bridge drains and exits 0, though the signal came before
  * its handler was in place. */

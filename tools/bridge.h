@@ -90,6 +90,10 @@ struct bridge_journal {
 struct bridge_record {
 	uint64_t instance, stream_created;
 	uint64_t top, floor;
+	/* The stored time (ns) of the message at TOP, written before TOP: a
+	 * message of a sequence the record has but stored later than that is
+	 * another stream's (made again under the same name) and not dropped. */
+	uint64_t top_ts;
 	uint64_t bits[BRIDGE_RECORD_BITS / 64];
 };
 

@@ -724,6 +724,8 @@ struct in {
 	 * this ring's and this stream's; the ack floor is taken into it every
 	 * second. */
 	bool record_ok;
+	int record_tries;
+	uint64_t consumer_created; /* as the consumer's info last said */
 	uint64_t record_tried_ns, floor_checked_ns, last_stale_log;
 };
 
@@ -738,9 +740,9 @@ static const char *in_stream(const struct in *b)
 
 /* ---- the record of what was pushed (struct bridge_record) --------------- */
 
-static bool record_has(const struct bridge_record *r, uint64_t seq)
+static bool record_has(const struct bridge_record *r, uint64_t seq, uint64_t ts)
 {
-	if (!seq)
+	if (!seq || (r->top && ts > r->top_ts))
 		return false;
 	if (seq <= r->floor)
 		return true;
@@ -756,8 +758,8 @@ static void record_bit(struct bridge_record *r, uint64_t seq, bool v)
 	*w = v ? *w | m : *w & ~m;
 }
 
-/* SEQ went into the ring (its run is committed). */
-static void record_pushed(struct bridge_record *r, uint64_t seq)
+/* SEQ, stored at TS, went into the ring (its run is committed). */
+static void record_pushed(struct bridge_record *r, uint64_t seq, uint64_t ts)
 {
 	if (!seq)
 		return;
@@ -771,7 +773,8 @@ static void record_pushed(struct bridge_record *r, uint64_t seq)
 			for (uint64_t s = r->top + 1; s < seq; s++)
 				record_bit(r, s, false);
 		record_bit(r, seq, true);
-		atomic_signal_fence(memory_order_seq_cst); /* bits before top */
+		r->top_ts = ts;
+		atomic_signal_fence(memory_order_seq_cst); /* bits, time before top */
 		r->top = seq;
 	} else if (r->top - seq < BRIDGE_RECORD_BITS) {
 		record_bit(r, seq, true);
@@ -788,6 +791,7 @@ static void record_own(struct bridge_record *r, uint64_t instance, uint64_t crea
 	r->stream_created = 0;
 	atomic_signal_fence(memory_order_seq_cst); /* a crash: owned by none */
 	r->top = 0;
+	r->top_ts = 0;
 	r->floor = 0;
 	memset(r->bits, 0, sizeof(r->bits));
 	atomic_signal_fence(memory_order_seq_cst);
@@ -795,11 +799,26 @@ static void record_own(struct bridge_record *r, uint64_t instance, uint64_t crea
 	r->stream_created = created;
 }
 
+/* Whose the record is must be checked again (in_own_record), at once. */
+static void in_record_unknown(struct in *b)
+{
+	b->record_ok = false;
+	b->record_tries = 0;
+	b->record_tried_ns = 0;
+}
+
 /* Takes the ack floor in CI into the record (once the record is this
  * stream's): a floor lower than the record's (a server that lost the
  * consumer's state, a cluster leader behind) leaves it. */
 static void in_note_floor(struct in *b, const jsConsumerInfo *ci)
 {
+	/* A consumer made again (by hand, or after its stream was): check
+	 * again whose the record is before it drops anything. */
+	if (b->consumer_created != (uint64_t)ci->Created) {
+		if (b->consumer_created)
+			in_record_unknown(b);
+		b->consumer_created = (uint64_t)ci->Created;
+	}
 	if (b->record_ok && ci->AckFloor.Stream > b->st->record.floor)
 		b->st->record.floor = ci->AckFloor.Stream;
 	b->floor_checked_ns = bridge_now_ns();
@@ -831,13 +850,25 @@ static void in_own_record(struct in *b)
 
 	uint64_t now = bridge_now_ns();
 
-	/* Asked once a second at most: a user without the right to read the
-	 * stream's info gets no record, and no drops. */
-	if (b->record_ok || !in_stream(b)[0] || now - b->record_tried_ns < 1000000000ull)
+	natsStatus s;
+
+	/* Asked once a second at most, five times: a user without the right
+	 * to read the stream's info (whose requests time out) gets no record
+	 * and no drops, and no more waits than that. */
+	if (b->record_ok || b->record_tries >= 5 || !in_stream(b)[0] ||
+	    now - b->record_tried_ns < 1000000000ull)
 		return;
 	b->record_tried_ns = now;
-	if (js_GetStreamInfo(&si, b->c.js, in_stream(b), NULL, &jerr) != NATS_OK)
+	s = js_GetStreamInfo(&si, b->c.js, in_stream(b), NULL, &jerr);
+	if (s != NATS_OK) {
+		if (++b->record_tries == 5)
+			bridge_log(b->o,
+				   "stream %s: %s (JetStream error %d): no record of "
+				   "what is pushed, so what JetStream delivers again is "
+				   "pushed again",
+				   in_stream(b), natsStatus_GetText(s), (int)jerr);
 		return;
+	}
 	record_own(&b->st->record, b->instance, (uint64_t)si->Created);
 	jsStreamInfo_Destroy(si);
 	b->record_ok = true;
@@ -890,6 +921,7 @@ static bool in_subscribe(struct in *b)
 		return false;
 	}
 	b->suspect = true;
+	in_record_unknown(b);
 	in_own_record(b);
 	{
 		char why[512];
@@ -949,8 +981,9 @@ static void in_crash(const struct in *b, uint64_t first, uint64_t last)
 }
 
 /* Pushes MSGS[0..N) (all of the ring's size) with their stream sequences
- * SEQS; returns how many went in (fewer only when stopping on a full ring). */
-static size_t in_push(struct in *b, natsMsg **msgs, const uint64_t *seqs, size_t n)
+ * SEQS and stored times TSS; returns how many went in (fewer only when stopping on a full ring). */
+static size_t in_push(struct in *b, natsMsg **msgs, const uint64_t *seqs,
+		      const uint64_t *tss, size_t n)
 {
 	const struct bridge_opts *o = b->o;
 	size_t done = 0;
@@ -1010,7 +1043,7 @@ static size_t in_push(struct in *b, natsMsg **msgs, const uint64_t *seqs, size_t
 		/* Right after the commit: a crash between the two is the one
 		 * way to push a message twice (--dedup closes it). */
 		for (size_t i = 0; b->record_ok && i < (size_t)r; i++)
-			record_pushed(&b->st->record, seqs[done + i]);
+			record_pushed(&b->st->record, seqs[done + i], tss[done + i]);
 		BRIDGE_PROBE(push, o->ring, pos, (size_t)r);
 		done += (size_t)r;
 	}
@@ -1019,7 +1052,7 @@ static size_t in_push(struct in *b, natsMsg **msgs, const uint64_t *seqs, size_t
 
 struct fetched {
 	natsMsg *m;
-	uint64_t seq, delivered;
+	uint64_t seq, delivered, ts;
 };
 
 static int fetched_cmp(const void *a, const void *b)
@@ -1083,9 +1116,10 @@ static void in_batch(struct in *b, natsMsgList *list)
 	size_t count = (size_t)list->Count, n = 0, pushed;
 	struct fetched *f = malloc(count * sizeof(*f));
 	natsMsg **keep = malloc(count * sizeof(*keep));
-	uint64_t *seqs = malloc(count * sizeof(*seqs));
+	uint64_t *seqs = malloc(count * sizeof(*seqs)),
+		 *tss = malloc(count * sizeof(*tss));
 
-	if (!f || !keep || !seqs)
+	if (!f || !keep || !seqs || !tss)
 		goto out; /* unacknowledged: delivered again */
 	for (size_t i = 0; i < count; i++) {
 		jsMsgMetaData *meta = NULL;
@@ -1097,6 +1131,7 @@ static void in_batch(struct in *b, natsMsgList *list)
 					 meta->Stream);
 			f[i].seq = meta->Sequence.Stream;
 			f[i].delivered = meta->NumDelivered;
+			f[i].ts = (uint64_t)meta->Timestamp;
 			jsMsgMetaData_Destroy(meta);
 		}
 		if (f[i].delivered > 1) {
@@ -1117,7 +1152,8 @@ static void in_batch(struct in *b, natsMsgList *list)
 
 		in_own_record(b); /* the stream's name may have just come */
 		for (size_t i = 0; i < count; i++) {
-			if (b->record_ok && record_has(&b->st->record, f[i].seq)) {
+			if (b->record_ok &&
+			    record_has(&b->st->record, f[i].seq, f[i].ts)) {
 				natsMsg_Ack(f[i].m, NULL);
 				lo = stale++ ? lo : f[i].seq;
 				hi = f[i].seq;
@@ -1181,10 +1217,11 @@ static void in_batch(struct in *b, natsMsgList *list)
 				   " times, pushed",
 				   f[i].seq, f[i].delivered);
 		keep[n] = m;
+		tss[n] = f[i].ts;
 		seqs[n++] = f[i].seq;
 	}
 	b->batches += n > 0;
-	pushed = in_push(b, keep, seqs, n);
+	pushed = in_push(b, keep, seqs, tss, n);
 	if (pushed && !b->crash_at_commit && b->batches == b->crash_after)
 		in_crash(b, seqs[0], seqs[pushed - 1]);
 	for (size_t i = 0; i < pushed; i++)
@@ -1209,6 +1246,7 @@ out:
 	free(f);
 	free(keep);
 	free(seqs);
+	free(tss);
 }
 
 int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st)
@@ -1278,9 +1316,22 @@ int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st)
 			jsErrCode e;
 			natsStatus is;
 
+			jsConsumerInfo *ci;
+
 			in_own_record(&b);
-			jsConsumerInfo_Destroy(in_consumer_info(&b, &is, &e));
+			ci = in_consumer_info(&b, &is, &e);
 			b.floor_checked_ns = bridge_now_ns(); /* failed: later */
+			/* A consumer (or stream) gone with a server's store:
+			 * its fetches only time out. Make it again. */
+			if (!ci &&
+			    (e == JSConsumerNotFoundErr || e == JSStreamNotFoundErr)) {
+				bridge_log(o, "consumer %s: %s; subscribing again",
+					   o->durable, natsStatus_GetText(is));
+				natsSubscription_Destroy(b.sub);
+				b.sub = NULL;
+				continue;
+			}
+			jsConsumerInfo_Destroy(ci);
 		}
 		room = shmring_available(b.ring);
 		if (!room) {
