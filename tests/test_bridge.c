@@ -1108,7 +1108,7 @@ Test(bridge, a_stream_made_again_is_pushed_whole, .timeout = 120)
 
 /* SIGTERM at once after the start (a supervisor stopping what it just
  * restarted): the bridge drains and exits 0, though the signal came before
- * its handler was in place. */
+ * its handler was in place. And one bridge in per ring. */
 Test(bridge, sigterm_right_after_the_start_drains)
 {
 	TEST_NAME(ring, "term");
@@ -1129,6 +1129,33 @@ Test(bridge, sigterm_right_after_the_start_drains)
 	for (int i = 0; i < 5; i++) {
 		bridge_start(&in);
 		cr_assert_eq(bridge_term(&in), 0, "round %d", i);
+	}
+	/* A second bridge in for the same ring is refused while the first
+	 * lives (they would share the record of what was pushed), and
+	 * accepted once it is gone. */
+	{
+		static struct proc p;
+
+		char *stats[] = { (char *)tool_path(), "bridge", "--stats", (char *)ring,
+				  NULL };
+		char line[512];
+		bool holds = false;
+
+		bridge_start(&in);
+		/* It holds the ring once its pid is in the state file. */
+		for (int i = 0; i < 200 && !holds; i++) {
+			nu_sleep_ms(50);
+			holds = proc_run(&p, stats, 10000) == 0 &&
+				line_starting(p.outbuf, ring, line, sizeof(line)) &&
+				strstr(line, " connecting ");
+		}
+		cr_assert(holds, "%s", p.outbuf);
+		cr_assert_eq(proc_run(&p, in.argv, 10000), 1, "%s", p.errbuf);
+		cr_assert(strstr(p.errbuf, "another bridge in feeds this ring"), "%s",
+			  p.errbuf);
+		cr_assert_eq(nu_stop(in.pid, SIGKILL, 1000), 128 + SIGKILL);
+		bridge_start(&in);
+		cr_assert_eq(bridge_term(&in), 0);
 	}
 	bridge_free(&in);
 	drop_ring(ring, "in");

@@ -168,6 +168,19 @@ struct bridge_stats *bridge_stats_open(const char *ring, enum bridge_dir dir,
 		errno = EPERM;
 		goto fail;
 	}
+	if (dir == BRIDGE_IN) {
+		/* One bridge in per ring: two would share (and reset) the
+		 * record of what was pushed, and drop each other's messages.
+		 * An OFD lock on byte 0, held while this process lives (the
+		 * kernel drops it with the process); the flock serialises the
+		 * initialisation. Taken before anything is written. */
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1 };
+
+		if (fcntl(fd, F_OFD_SETLK, &fl)) {
+			errno = errno == EAGAIN || errno == EACCES ? EBUSY : errno;
+			goto fail;
+		}
+	}
 	if ((size_t)sb.st_size != sizeof(*st) && ftruncate(fd, sizeof(*st)))
 		goto fail;
 	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -195,6 +208,8 @@ struct bridge_stats *bridge_stats_open(const char *ring, enum bridge_dir dir,
 	}
 	atomic_store(&st->connected, 0);
 	flock(fd, LOCK_UN);
+	if (dir == BRIDGE_IN)
+		return st; /* fd stays open: it holds the OFD lock */
 	close(fd);
 	return st;
 fail : {
@@ -688,8 +703,12 @@ int cmd_bridge(int argc, char **argv)
 			   stats_path(path, sizeof(path), o.ring, o.dir) ? o.ring : path,
 			   strerror(errno),
 			   errno == EPERM ?
-				   " (another user's file: remove it, or run as its "
-				   "owner)" :
+				   " (another user's file: remove it, or run as "
+				   "its owner)" :
+			   errno == EBUSY ?
+				   " (another bridge in feeds this ring: one per "
+				   "ring; give it a subject with wildcards to carry "
+				   "several)" :
 				   "");
 		return 1;
 	}

@@ -94,6 +94,10 @@ struct bridge_record {
 	 * message of a sequence the record has but stored later than that is
 	 * another stream's (made again under the same name) and not dropped. */
 	uint64_t top_ts;
+	/* FLOOR is the ack floor of the consumer created at this time (ns):
+	 * another consumer on the ring (another subject, or one made again)
+	 * starts it over; the bits are facts about the stream and stay. */
+	uint64_t floor_consumer;
 	uint64_t bits[BRIDGE_RECORD_BITS / 64];
 };
 

@@ -700,7 +700,7 @@ struct in {
 	natsSubscription *sub;
 	size_t elem, batch;
 	uint64_t instance;
-	uint64_t last_reject_log, last_hold_log;
+	uint64_t last_reject_log, last_hold_log, last_sub_log;
 	/* Messages may have been delivered toward us and lost (a crash of the
 	 * previous bridge, a dropped connection, a fetch that timed out): they
 	 * come back only after AckWait, so anything fetched meanwhile would
@@ -720,6 +720,9 @@ struct in {
 	/* conn.losses when a batch was last taken: a loss since then may
 	 * have taken messages of a fetch that returned the ones behind them. */
 	uint64_t losses_seen;
+	/* The consumer sequence of the last delivery taken (0: none since the
+	 * subscribe). */
+	uint64_t last_cseq;
 	/* The record (struct bridge_record) is used once it is known to be
 	 * this ring's and this stream's; the ack floor is taken into it every
 	 * second. */
@@ -740,11 +743,17 @@ static const char *in_stream(const struct in *b)
 
 /* ---- the record of what was pushed (struct bridge_record) --------------- */
 
-static bool record_has(const struct bridge_record *r, uint64_t seq, uint64_t ts)
+static bool record_has(const struct bridge_record *r, uint64_t seq, uint64_t ts,
+		       uint64_t consumer)
 {
-	if (!seq || (r->top && ts > r->top_ts))
+	/* Nothing pushed yet for this owner, or stored after the top: not
+	 * one the record has (a stream restored from a backup keeps its
+	 * creation time but numbers new messages as the old ones). */
+	if (!seq || !r->top || ts > r->top_ts)
 		return false;
-	if (seq <= r->floor)
+	/* The floor is one consumer's: another (of another subject, or made
+	 * again) has its own. */
+	if (seq <= r->floor && r->floor_consumer == consumer)
 		return true;
 	return seq <= r->top && r->top - seq < BRIDGE_RECORD_BITS &&
 	       (r->bits[(seq % BRIDGE_RECORD_BITS) / 64] >> (seq % 64) & 1);
@@ -793,6 +802,7 @@ static void record_own(struct bridge_record *r, uint64_t instance, uint64_t crea
 	r->top = 0;
 	r->top_ts = 0;
 	r->floor = 0;
+	r->floor_consumer = 0;
 	memset(r->bits, 0, sizeof(r->bits));
 	atomic_signal_fence(memory_order_seq_cst);
 	r->instance = instance;
@@ -819,8 +829,18 @@ static void in_note_floor(struct in *b, const jsConsumerInfo *ci)
 			in_record_unknown(b);
 		b->consumer_created = (uint64_t)ci->Created;
 	}
-	if (b->record_ok && ci->AckFloor.Stream > b->st->record.floor)
-		b->st->record.floor = ci->AckFloor.Stream;
+	if (b->record_ok) {
+		struct bridge_record *r = &b->st->record;
+
+		if (r->floor_consumer != b->consumer_created) {
+			r->floor = 0;
+			atomic_signal_fence(memory_order_seq_cst);
+			r->floor_consumer = b->consumer_created;
+			atomic_signal_fence(memory_order_seq_cst);
+		}
+		if (ci->AckFloor.Stream > r->floor)
+			r->floor = ci->AckFloor.Stream;
+	}
 	b->floor_checked_ns = bridge_now_ns();
 }
 
@@ -869,6 +889,15 @@ static void in_own_record(struct in *b)
 				   in_stream(b), natsStatus_GetText(s), (int)jerr);
 		return;
 	}
+	if (b->st->record.instance != b->instance ||
+	    b->st->record.stream_created != (uint64_t)si->Created) {
+		/* Another stream: the --dedup journal's sequences are the old
+		 * one's too. */
+		struct bridge_journal *j = &b->st->journal;
+
+		memset(j->e, 0, sizeof(j->e));
+		j->head = 0;
+	}
 	record_own(&b->st->record, b->instance, (uint64_t)si->Created);
 	jsStreamInfo_Destroy(si);
 	b->record_ok = true;
@@ -909,18 +938,29 @@ static bool in_subscribe(struct in *b)
 	so.Config.MaxDeliver = -1;
 	/* One batch unacknowledged at most: what a crash can leave behind. */
 	so.Config.MaxAckPending = (int64_t)b->batch;
+	/* The stream as the messages will name it again: it may be another
+	 * one now. */
+	b->stream[0] = 0;
 	s = js_PullSubscribe(&b->sub, b->c.js, o->subject, o->durable, NULL, &so, &jerr);
 	if (s != NATS_OK) {
+		uint64_t now = bridge_now_ns();
+		const char *why = nats_GetLastError(NULL);
+
 		b->sub = NULL;
-		if (o->verbose || jerr)
+		/* Said every 10 s: a durable made with another --batch or
+		 * --ack-wait is refused until it is removed or changed. */
+		if (o->verbose || now - b->last_sub_log > 10000000000ull) {
+			b->last_sub_log = now;
 			bridge_log(
 				o,
-				"pull subscription %s on %s: %s%s (JetStream error %d)",
+				"pull subscription %s on %s: %s: %s (JetStream error %d)",
 				o->durable, o->subject, natsStatus_GetText(s),
-				nats_GetLastError(NULL) ? "" : "", (int)jerr);
+				why ? why : "", (int)jerr);
+		}
 		return false;
 	}
 	b->suspect = true;
+	b->last_cseq = 0;
 	in_record_unknown(b);
 	in_own_record(b);
 	{
@@ -1087,8 +1127,15 @@ static bool in_in_order(struct in *b, struct fetched *f, size_t n)
 	 * message (a stream of this subject alone) and what the count has
 	 * beyond ours is what the client already holds for later fetches
 	 * (newer than ours). Both signals must agree for the second. */
-	if (s == NATS_OK && (pending <= (int64_t)n ||
-			     (floor + 1 == f[0].seq && pending - queued <= (int64_t)n))) {
+	bool contiguous = true;
+
+	/* The second signal needs our batch to follow the floor with no gap:
+	 * the client's queue may hold status messages too, so its count
+	 * alone cannot vouch for a missing one. */
+	for (size_t i = 0; i < n && contiguous; i++)
+		contiguous = f[i].seq == floor + 1 + i;
+	if (s == NATS_OK &&
+	    (pending <= (int64_t)n || (contiguous && pending - queued <= (int64_t)n))) {
 		b->suspect = false;
 		return true;
 	}
@@ -1132,6 +1179,11 @@ static void in_batch(struct in *b, natsMsgList *list)
 			f[i].seq = meta->Sequence.Stream;
 			f[i].delivered = meta->NumDelivered;
 			f[i].ts = (uint64_t)meta->Timestamp;
+			/* The consumer numbers its deliveries: a gap is one
+			 * lost on the way, which the ones after must wait for. */
+			if (b->last_cseq && meta->Sequence.Consumer != b->last_cseq + 1)
+				b->suspect = true;
+			b->last_cseq = meta->Sequence.Consumer;
 			jsMsgMetaData_Destroy(meta);
 		}
 		if (f[i].delivered > 1) {
@@ -1152,8 +1204,13 @@ static void in_batch(struct in *b, natsMsgList *list)
 
 		in_own_record(b); /* the stream's name may have just come */
 		for (size_t i = 0; i < count; i++) {
-			if (b->record_ok &&
-			    record_has(&b->st->record, f[i].seq, f[i].ts)) {
+			/* The same delivery twice in one batch (a late one
+			 * queued, then its redelivery): once is enough. */
+			bool again = i && f[i].seq && f[i].seq == f[i - 1].seq;
+
+			if (again ||
+			    (b->record_ok && record_has(&b->st->record, f[i].seq, f[i].ts,
+							b->consumer_created))) {
 				natsMsg_Ack(f[i].m, NULL);
 				lo = stale++ ? lo : f[i].seq;
 				hi = f[i].seq;
@@ -1206,7 +1263,8 @@ static void in_batch(struct in *b, natsMsgList *list)
 			}
 			continue;
 		}
-		if (o->dedup && f[i].delivered > 1 && journal_has(b, f[i].seq)) {
+		if (o->dedup && b->record_ok && f[i].delivered > 1 &&
+		    journal_has(b, f[i].seq)) {
 			natsMsg_Ack(m, NULL);
 			atomic_fetch_add(&b->st->c.duplicates, 1);
 			continue;
