@@ -77,8 +77,8 @@ n=$((n + 1))
 export LD_LIBRARY_PATH=$dest/usr/lib
 "$tmp/b/memory_c" >/dev/null || fail "memory_c"
 "$tmp/b/wrapper_cpp" || fail "wrapper_cpp"
-ldd "$tmp/b/memory_c" | grep -q "libshmring.so.0 => $dest/usr/lib/" || fail "memory_c does not use the staged library"
-ldd "$tmp/b/memory_static" | grep -q libshmring && fail "memory_static links libshmring.so"
+ldd "$tmp/b/memory_c" | grep "libshmring.so.0 => $dest/usr/lib/" >/dev/null || fail "memory_c does not use the staged library"
+ldd "$tmp/b/memory_static" | grep libshmring >/dev/null && fail "memory_static links libshmring.so"
 "$tmp/b/memory_static" >/dev/null || fail "memory_static"
 n=$((n + 1))
 

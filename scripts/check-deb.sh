@@ -30,7 +30,7 @@ fail() {
 n=0
 
 for p in "${pkgs[@]}"; do
-	if dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed; then
+	if dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -x installed >/dev/null; then
 		fail "$p is installed already: this check installs and removes it (apt-get purge ${pkgs[*]})"
 	fi
 done
@@ -85,7 +85,7 @@ cp examples/memory.c examples/pingpong.c "$work/"
 	cc -std=c11 -Wall -Wextra -Werror -o pingpong pingpong.c $(pkg-config --cflags --libs shmring)
 	./memory >/dev/null
 	./pingpong >/dev/null
-	ldd memory | grep -Eq "libshmring.so.0 => (/usr)?/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/" || {
+	ldd memory | grep -E "libshmring.so.0 => (/usr)?/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH)/" >/dev/null || {
 		ldd memory
 		exit 1
 	}
@@ -126,13 +126,13 @@ n=$((n + 1))
 
 command -v shmring >/dev/null || fail "no shmring in PATH"
 [ "$(command -v shmring)" = /usr/bin/shmring ] || fail "shmring is $(command -v shmring)"
-readelf -d /usr/bin/shmring | grep -qE 'RUNPATH|RPATH' && fail "/usr/bin/shmring has a RUNPATH"
-shmring --version | grep -qx "shmring ${version%-*} (libshmring ${version%-*})" || fail "shmring --version: $(shmring --version)"
+readelf -d /usr/bin/shmring | grep -E 'RUNPATH|RPATH' >/dev/null && fail "/usr/bin/shmring has a RUNPATH"
+shmring --version | grep -x "shmring ${version%-*} (libshmring ${version%-*})" >/dev/null || fail "shmring --version: $(shmring --version)"
 for page in shmring.1 shmring_push.3 shmring_try_push.3 shmring.7; do
 	man -w "${page%.*}" >/dev/null 2>&1 || man -w "${page##*.}" "${page%.*}" >/dev/null ||
 		fail "man ${page%.*}: not installed"
 done
-MANWIDTH=200 man 3 shmring_try_push 2>/dev/null | grep -Eq '^ +shmring_try_push, +shmring_push, +shmring_timed_push' ||
+MANWIDTH=200 man 3 shmring_try_push 2>/dev/null | grep -E '^ +shmring_try_push, +shmring_push, +shmring_timed_push' >/dev/null ||
 	fail "man shmring_try_push does not show the push page"
 [ -f /usr/share/bash-completion/completions/shmring ] || fail "no bash completion"
 [ -f /usr/share/shmring/waits.bt ] || fail "no bpftrace scripts"
@@ -142,7 +142,7 @@ if [ $keep -eq 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "${pkgs[@]}" >/dev/null
 	installed=0
 	for p in "${pkgs[@]}"; do
-		dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed &&
+		dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -x installed >/dev/null &&
 			fail "$p still installed"
 	done
 	[ ! -e /usr/bin/shmring ] || fail "/usr/bin/shmring left behind"

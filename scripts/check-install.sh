@@ -37,7 +37,7 @@ lib=$(PKG_CONFIG_PATH=$pcdir pkg-config --variable=libdir shmring)
 	fail "headers are not where shmring.pc says ($inc)"
 [ -e "$dest$lib/libshmring.so" ] || fail "libshmring.so is not where shmring.pc says ($lib)"
 if grep -q '^CONFIG_IO_URING ?= y' config.mk && [ "${CONFIG_IO_URING:-y}" = y ]; then
-	PKG_CONFIG_PATH=$pcdir pkg-config --print-requires-private shmring | grep -qx liburing ||
+	PKG_CONFIG_PATH=$pcdir pkg-config --print-requires-private shmring | grep -x liburing >/dev/null ||
 		fail "shmring.pc lacks Requires.private: liburing"
 fi
 echo "installed shmring.pc: prefix=$prefix, includedir=$inc, libdir=$lib"
@@ -66,7 +66,7 @@ sflags=$(pkg-config --static --cflags --libs shmring)
 echo "pkg-config --static --cflags --libs shmring: $sflags"
 cc -std=c11 -Wall -Wextra -Werror -o "$bin/memory-static" examples/memory.c \
 	${sflags/-lshmring/-l:libshmring.a}
-ldd "$bin/memory-static" | grep -q libshmring && fail "memory-static links libshmring.so"
+ldd "$bin/memory-static" | grep libshmring >/dev/null && fail "memory-static links libshmring.so"
 "$bin/memory-static" >/dev/null
 
 $make uninstall DESTDIR="$dest" PREFIX=$prefix >/dev/null

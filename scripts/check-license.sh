@@ -17,7 +17,7 @@ fail() {
 	status=1
 }
 
-head -1 LICENSE | grep -qx 'MIT License' || fail "LICENSE does not start with 'MIT License'"
+head -1 LICENSE | grep -x 'MIT License' >/dev/null || fail "LICENSE does not start with 'MIT License'"
 
 mit='SPDX-License-Identifier: MIT'
 dual='SPDX-License-Identifier: MIT OR GPL-2.0-only'

@@ -15,7 +15,7 @@ fail() {
 }
 pages=0 aliases=0
 for f in man1/*.1 man3/*.3 man7/*.7; do
-	if head -1 "$f" | grep -q '^\.so '; then
+	if head -1 "$f" | grep '^\.so ' >/dev/null; then
 		aliases=$((aliases + 1))
 		[ "$(wc -l <"$f")" -eq 1 ] || fail "$f: an alias page is one .so line"
 		target=$(sed -n '1s/^\.so //p' "$f")
@@ -24,7 +24,7 @@ for f in man1/*.1 man3/*.3 man7/*.7; do
 			continue
 		}
 		name=$(basename "$f" .3)
-		sed -n '/^\.SH NAME/,/^\.SH/p' "$target" | grep -qw "$name" ||
+		sed -n '/^\.SH NAME/,/^\.SH/p' "$target" | grep -w "$name" >/dev/null ||
 			fail "$f: $target's NAME does not list $name"
 		out=$(mandoc -T lint -W warning "$f" 2>&1 | grep -v 'WARNING: .so is fragile' || true)
 	else
