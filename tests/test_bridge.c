@@ -662,9 +662,24 @@ static void run(struct scenario *sc)
 
 /* ---- the tests ----------------------------------------------------------- */
 
+/* A scenario test: one server, AckWait 2 s and 300 s unless SC says
+ * otherwise; skipped without the bridge; one at a time. */
+static void scenario_test(struct scenario sc)
+{
+	skip_unless_bridge();
+	if (!sc.nodes)
+		sc.nodes = 1;
+	if (!sc.in_ack_wait_ms)
+		sc.in_ack_wait_ms = 2000;
+	if (!sc.timeout_s)
+		sc.timeout_s = 300;
+	serialize();
+	run(&sc);
+}
+
 Test(bridge, million_messages_through_one_server, .timeout = 600)
 {
-	struct scenario sc = {
+	scenario_test((struct scenario){
 		.tag = "one",
 		.policy_a = SHMRING_MPSC,
 		.policy_b = SHMRING_SPSC,
@@ -672,21 +687,15 @@ Test(bridge, million_messages_through_one_server, .timeout = 600)
 		.per_producer = 500000,
 		.cap_a = 4096,
 		.cap_b = 4096,
-		.nodes = 1,
 		.strict = true,
 		.batch = 256,
 		.in_ack_wait_ms = 5000,
-		.timeout_s = 300,
-	};
-
-	skip_unless_bridge();
-	serialize();
-	run(&sc);
+	});
 }
 
 Test(bridge, bridges_killed_and_server_restarted, .timeout = 600)
 {
-	struct scenario sc = {
+	scenario_test((struct scenario){
 		.tag = "kill",
 		.policy_a = SHMRING_MPSC,
 		.policy_b = SHMRING_SPSC,
@@ -694,17 +703,10 @@ Test(bridge, bridges_killed_and_server_restarted, .timeout = 600)
 		.per_producer = 100000,
 		.cap_a = 4096,
 		.cap_b = 4096,
-		.nodes = 1,
 		.kill_bridges = true,
 		.restart_server = true,
 		.batch = 128,
-		.in_ack_wait_ms = 2000,
-		.timeout_s = 300,
-	};
-
-	skip_unless_bridge();
-	serialize();
-	run(&sc);
+	});
 }
 
 /* The server restarts without the consumer's state (an empty o.dat) and
@@ -713,7 +715,7 @@ Test(bridge, bridges_killed_and_server_restarted, .timeout = 600)
  * again. */
 Test(bridge, server_that_lost_the_consumer_state_replays_nothing, .timeout = 600)
 {
-	struct scenario sc = {
+	scenario_test((struct scenario){
 		.tag = "lost",
 		.policy_a = SHMRING_SPSC,
 		.policy_b = SHMRING_MPSC,
@@ -721,24 +723,17 @@ Test(bridge, server_that_lost_the_consumer_state_replays_nothing, .timeout = 600
 		.per_producer = 100000,
 		.cap_a = 4096,
 		.cap_b = 4096,
-		.nodes = 1,
 		.restart_server = true,
 		.lose_consumer_state = true,
 		.batch = 128,
-		.in_ack_wait_ms = 2000,
-		.timeout_s = 300,
-	};
-
-	skip_unless_bridge();
-	serialize();
-	run(&sc);
+	});
 }
 
 /* A crash after the push and its record, before the ack: JetStream
  * delivers that batch again, and the next bridge drops it. */
 Test(bridge, crash_before_the_ack_pushes_nothing_twice, .timeout = 600)
 {
-	struct scenario sc = {
+	scenario_test((struct scenario){
 		.tag = "crashr",
 		.policy_a = SHMRING_SPSC,
 		.policy_b = SHMRING_MPSC,
@@ -746,25 +741,18 @@ Test(bridge, crash_before_the_ack_pushes_nothing_twice, .timeout = 600)
 		.per_producer = 50000,
 		.cap_a = 1024,
 		.cap_b = 512,
-		.nodes = 1,
 		.inject_crashes = 4,
 		.strict = true,
 		.slow_start = true,
 		.batch = 100,
-		.in_ack_wait_ms = 2000,
-		.timeout_s = 300,
-	};
-
-	skip_unless_bridge();
-	serialize();
-	run(&sc);
+	});
 }
 
 /* A crash between a commit and its record (the one window left): that
  * run of elements is pushed again, at most one batch per crash. */
 Test(bridge, crash_between_commit_and_record_repeats_one_batch, .timeout = 600)
 {
-	struct scenario sc = {
+	scenario_test((struct scenario){
 		.tag = "crash",
 		.policy_a = SHMRING_SPSC,
 		.policy_b = SHMRING_SPSC,
@@ -772,25 +760,18 @@ Test(bridge, crash_between_commit_and_record_repeats_one_batch, .timeout = 600)
 		.per_producer = 50000,
 		.cap_a = 1024,
 		.cap_b = 512,
-		.nodes = 1,
 		.inject_crashes = 4,
 		.crash_at_commit = true,
 		.slow_start = true,
 		.batch = 100,
-		.in_ack_wait_ms = 2000,
-		.timeout_s = 300,
-	};
-
-	skip_unless_bridge();
-	serialize();
-	run(&sc);
+	});
 }
 
 /* The same crashes with --dedup (its journal is written before the
  * commit): not one duplicate reaches the ring. */
 Test(bridge, dedup_pushes_each_message_once, .timeout = 600)
 {
-	struct scenario sc = {
+	scenario_test((struct scenario){
 		.tag = "dedup",
 		.policy_a = SHMRING_SPSC,
 		.policy_b = SHMRING_SPSC,
@@ -798,24 +779,17 @@ Test(bridge, dedup_pushes_each_message_once, .timeout = 600)
 		.per_producer = 50000,
 		.cap_a = 1024,
 		.cap_b = 512,
-		.nodes = 1,
 		.inject_crashes = 4,
 		.crash_at_commit = true,
 		.dedup = true,
 		.slow_start = true,
 		.batch = 100,
-		.in_ack_wait_ms = 2000,
-		.timeout_s = 300,
-	};
-
-	skip_unless_bridge();
-	serialize();
-	run(&sc);
+	});
 }
 
 Test(bridge, three_node_cluster_loses_a_node, .timeout = 600)
 {
-	struct scenario sc = {
+	scenario_test((struct scenario){
 		.tag = "cluster",
 		.policy_a = SHMRING_MPSC,
 		.policy_b = SHMRING_SPSC,
@@ -826,18 +800,16 @@ Test(bridge, three_node_cluster_loses_a_node, .timeout = 600)
 		.nodes = 3,
 		.kill_node = true,
 		.batch = 256,
-		.in_ack_wait_ms = 2000,
-		.timeout_s = 300,
-	};
-
-	skip_unless_bridge();
-	serialize();
-	run(&sc);
+	});
 }
 
 Test(bridge, two_hosts_in_network_namespaces, .timeout = 600)
 {
-	struct scenario sc = {
+	if (!is_root())
+		cr_skip_test("network namespaces need root");
+	if (!nu_have("ip"))
+		cr_skip_test("ip (iproute2) is not installed");
+	scenario_test((struct scenario){
 		.tag = "netns",
 		.policy_a = SHMRING_SPSC,
 		.policy_b = SHMRING_MPSC,
@@ -845,20 +817,10 @@ Test(bridge, two_hosts_in_network_namespaces, .timeout = 600)
 		.per_producer = 100000,
 		.cap_a = 2048,
 		.cap_b = 2048,
-		.nodes = 1,
 		.strict = true,
 		.batch = 256,
 		.in_ack_wait_ms = 5000,
-		.timeout_s = 300,
-	};
-
-	skip_unless_bridge();
-	if (!is_root())
-		cr_skip_test("network namespaces need root");
-	if (!nu_have("ip"))
-		cr_skip_test("ip (iproute2) is not installed");
-	serialize();
-	run(&sc);
+	});
 }
 
 /* Messages of another size on the subject (here from a second ring of 32-byte
