@@ -867,9 +867,7 @@ static void in_own_record(struct in *b)
 {
 	jsStreamInfo *si = NULL;
 	jsErrCode jerr = 0;
-
 	uint64_t now = bridge_now_ns();
-
 	natsStatus s;
 
 	/* Asked once a second at most, five times: a user without the right
@@ -1021,7 +1019,8 @@ static void in_crash(const struct in *b, uint64_t first, uint64_t last)
 }
 
 /* Pushes MSGS[0..N) (all of the ring's size) with their stream sequences
- * SEQS and stored times TSS; returns how many went in (fewer only when stopping on a full ring). */
+ * SEQS and stored times TSS; returns how many went in (fewer only when
+ * stopping on a full ring). */
 static size_t in_push(struct in *b, natsMsg **msgs, const uint64_t *seqs,
 		      const uint64_t *tss, size_t n)
 {
