@@ -43,8 +43,8 @@
 #define MSG_LEN SEQ_OFF	   /* msg_fill covers the bytes before it */
 #define MAXPROD 4
 
-/* A failed assertion leaves the test's rings and bridge state files behind;
- * the suite's fini removes them (the processes die with the test). */
+/* The suite's fini removes each test's rings and bridge state files, after
+ * a failed assertion too (the processes die with the test). */
 TestSuite(bridge, .fini = test_shm_cleanup);
 
 /* ---- what the consumer saw, shared with the test process ---------------- */
@@ -277,17 +277,6 @@ static int bridge_term(struct bridge *b)
 
 	b->pid = 0;
 	return st;
-}
-
-/* Removes RING and the state file its bridge of direction DIR ("out",
- * "in") keeps beside it. */
-static void drop_ring(const char *ring, const char *dir)
-{
-	char path[PATH_MAX];
-
-	shmring_unlink(ring);
-	snprintf(path, sizeof(path), "/dev/shm/shmring-bridge.%s.%s", ring, dir);
-	unlink(path);
 }
 
 static void bridge_free(struct bridge *b)
@@ -654,8 +643,6 @@ static void run(struct scenario *sc)
 		netns_down(nsa, nsb);
 	bridge_free(&out);
 	bridge_free(&in);
-	drop_ring(ring_a, "out");
-	drop_ring(ring_b, "in");
 	nu_rmtree(base);
 	munmap(sh, sizeof(*sh));
 }
@@ -971,9 +958,6 @@ Test(bridge, wrong_size_messages_are_terminated, .timeout = 120)
 	shmring_close(a);
 	shmring_close(b);
 	shmring_close(c);
-	drop_ring(ring_a, "out");
-	drop_ring(ring_c, "out");
-	drop_ring(ring_b, "in");
 	bridge_free(&out);
 	bridge_free(&out_c);
 	bridge_free(&in);
@@ -1061,8 +1045,6 @@ Test(bridge, a_stream_made_again_is_pushed_whole, .timeout = 120)
 	nu_server_stop(&node, SIGTERM);
 	shmring_close(a);
 	shmring_close(b);
-	drop_ring(ring_a, "out");
-	drop_ring(ring_b, "in");
 	bridge_free(&out);
 	bridge_free(&in);
 	nu_rmtree(base);
@@ -1120,7 +1102,6 @@ Test(bridge, sigterm_right_after_the_start_drains)
 		cr_assert_eq(bridge_term(&in), 0);
 	}
 	bridge_free(&in);
-	drop_ring(ring, "in");
 }
 
 /* The state file decides what bridge in does not push again: one another
@@ -1299,9 +1280,6 @@ Test(bridge, token_authentication, .timeout = 120)
 	shmring_close(a);
 	shmring_close(b);
 	shmring_close(c);
-	drop_ring(ring_a, "out");
-	drop_ring(ring_b, "in");
-	drop_ring(ring_c, "out");
 	bridge_free(&out);
 	bridge_free(&in);
 	bridge_free(&bad);
