@@ -56,10 +56,6 @@ struct conn {
 	natsConnection *nc;
 	jsCtx *js;
 	_Atomic bool up, closing;
-	/* Times messages on their way to us may have been lost: the
-	 * connection dropped, or the client dropped messages it could not
-	 * queue (slow consumer). */
-	_Atomic uint64_t losses;
 };
 
 static void sleep_ms(long ms)
@@ -98,7 +94,6 @@ static void on_disconnected(natsConnection *nc, void *closure)
 	struct conn *c = closure;
 
 	(void)nc;
-	atomic_fetch_add(&c->losses, 1);
 	if (c->up && !c->closing && !bridge_stop)
 		bridge_log(c->o, "disconnected; reconnecting");
 	c->up = false;
@@ -125,8 +120,6 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
 
 	(void)nc;
 	(void)sub;
-	if (err == NATS_SLOW_CONSUMER)
-		atomic_fetch_add(&c->losses, 1);
 	if (c->o->verbose || err == NATS_SLOW_CONSUMER)
 		bridge_log(c->o, "asynchronous error: %s", natsStatus_GetText(err));
 }
@@ -717,9 +710,6 @@ struct in {
 	long crash_after;
 	bool crash_at_commit;
 	long batches;
-	/* conn.losses when a batch was last taken: a loss since then may
-	 * have taken messages of a fetch that returned the ones behind them. */
-	uint64_t losses_seen;
 	/* The consumer sequence of the last delivery taken (0: none since the
 	 * subscribe). */
 	uint64_t last_cseq;
@@ -1179,7 +1169,9 @@ static void in_batch(struct in *b, natsMsgList *list)
 			f[i].delivered = meta->NumDelivered;
 			f[i].ts = (uint64_t)meta->Timestamp;
 			/* The consumer numbers its deliveries: a gap is one
-			 * lost on the way, which the ones after must wait for. */
+			 * lost on the way (a connection dropped, a slow
+			 * consumer's drop in the client), delivered again only
+			 * after AckWait: the ones after it must wait. */
 			if (b->last_cseq && meta->Sequence.Consumer != b->last_cseq + 1)
 				b->suspect = true;
 			b->last_cseq = meta->Sequence.Consumer;
@@ -1423,18 +1415,6 @@ int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st)
 		}
 		failures = 0;
 		backoff = 100;
-		{
-			/* A fetch can come back with fewer messages than the
-			 * server sent when the connection dropped on the way:
-			 * the missing ones are delivered again only after
-			 * AckWait, and the ones after them must wait. */
-			uint64_t l = atomic_load(&b.c.losses);
-
-			if (l != b.losses_seen) {
-				b.losses_seen = l;
-				b.suspect = true;
-			}
-		}
 		BRIDGE_PROBE(fetch, o->ring, want, list.Count);
 		in_batch(&b, &list);
 		natsMsgList_Destroy(&list);
