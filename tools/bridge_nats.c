@@ -709,6 +709,9 @@ struct in {
 	 * elements is committed, before the record has it (that run is). */
 	long crash_after;
 	bool crash_at_commit;
+	/* Tests: SHMRING_BRIDGE_STREAM_INFO_FAILS=N: the first N asks for the
+	 * stream's info fail (a server slow to answer). */
+	long info_fails;
 	long batches;
 	/* The consumer sequence of the last delivery taken (0: none since the
 	 * subscribe). */
@@ -718,6 +721,10 @@ struct in {
 	 * second. */
 	bool record_ok;
 	int record_tries;
+	/* --dedup: the journal's sequences above the record's top when it was
+	 * taken over (what a dead bridge pushed and did not record), sorted. */
+	uint64_t *unrecorded;
+	size_t n_unrecorded;
 	uint64_t consumer_created; /* as the consumer's info last said */
 	uint64_t record_tried_ns, floor_checked_ns, last_stale_log;
 };
@@ -850,6 +857,60 @@ static jsConsumerInfo *in_consumer_info(struct in *b, natsStatus *sp, jsErrCode 
 	return ci;
 }
 
+static int seq_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* --dedup, once the record is known to be this stream's (the journal was
+ * emptied if it was not): every entry is a committed push (journal_start
+ * dropped the others). Those the record's window covers become its bits;
+ * those above its top (a dead bridge's last run, between its commit and its
+ * record) are kept aside. Together they say what was pushed whatever count
+ * of deliveries the server gives. */
+static void journal_fold(struct in *b)
+{
+	const struct bridge_journal *j = &b->st->journal;
+	struct bridge_record *r = &b->st->record;
+	size_t n = 0;
+
+	free(b->unrecorded);
+	b->unrecorded = NULL;
+	b->n_unrecorded = 0;
+	for (size_t i = 0; i < BRIDGE_JOURNAL; i++)
+		n += j->e[i].seq > r->top;
+	if (n && !(b->unrecorded = malloc(n * sizeof(*b->unrecorded))))
+		bridge_log(b->o,
+			   "dedup: %s: what the last bridge pushed last may be "
+			   "pushed again",
+			   strerror(errno));
+	for (size_t i = 0; i < BRIDGE_JOURNAL; i++) {
+		uint64_t seq = j->e[i].seq;
+
+		if (seq > r->top) {
+			if (b->unrecorded)
+				b->unrecorded[b->n_unrecorded++] = seq;
+		} else if (seq && r->top - seq < BRIDGE_RECORD_BITS) {
+			record_bit(r, seq, true);
+		}
+	}
+	if (b->n_unrecorded)
+		qsort(b->unrecorded, b->n_unrecorded, sizeof(*b->unrecorded), seq_cmp);
+}
+
+/* Pushed before, as far as the record (and --dedup's journal) know. */
+static bool in_pushed(const struct in *b, uint64_t seq, uint64_t ts)
+{
+	if (!b->record_ok)
+		return false;
+	if (record_has(&b->st->record, seq, ts, b->consumer_created))
+		return true;
+	return b->n_unrecorded && bsearch(&seq, b->unrecorded, b->n_unrecorded,
+					  sizeof(*b->unrecorded), seq_cmp);
+}
+
 /* Makes the record this ring's and this stream's (by its creation time),
  * once the stream's name is known; until then nothing is recorded or
  * dropped. */
@@ -867,7 +928,12 @@ static void in_own_record(struct in *b)
 	    now - b->record_tried_ns < 1000000000ull)
 		return;
 	b->record_tried_ns = now;
-	s = js_GetStreamInfo(&si, b->c.js, in_stream(b), NULL, &jerr);
+	if (b->info_fails > 0) {
+		b->info_fails--;
+		s = NATS_TIMEOUT;
+	} else {
+		s = js_GetStreamInfo(&si, b->c.js, in_stream(b), NULL, &jerr);
+	}
 	if (s != NATS_OK) {
 		if (++b->record_tries == 5)
 			bridge_log(b->o,
@@ -888,6 +954,8 @@ static void in_own_record(struct in *b)
 	}
 	record_own(&b->st->record, b->instance, (uint64_t)si->Created);
 	jsStreamInfo_Destroy(si);
+	if (b->o->dedup)
+		journal_fold(b);
 	b->record_ok = true;
 }
 
@@ -987,16 +1055,6 @@ static void journal_start(struct in *b)
 			   dropped);
 }
 
-static bool journal_has(const struct in *b, uint64_t seq)
-{
-	const struct bridge_journal *j = &b->st->journal;
-
-	for (size_t i = 0; i < BRIDGE_JOURNAL; i++)
-		if (j->e[i].seq == seq)
-			return true;
-	return false;
-}
-
 /* Tests: dies (SIGKILL) with stream messages FIRST..LAST pushed. */
 static void in_crash(const struct in *b, uint64_t first, uint64_t last)
 {
@@ -1092,6 +1150,13 @@ static int fetched_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Nak: delivered again at once, behind what the consumer owes before. */
+static void hand_back(struct fetched *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		natsMsg_Nak(f[i].m, NULL);
+}
+
 /* While suspect: true when the consumer has no unacknowledged message but
  * the N we hold, so pushing them keeps the stream's order. Otherwise hands
  * them back (Nak), to be delivered again behind the older ones. */
@@ -1128,8 +1193,7 @@ static bool in_in_order(struct in *b, struct fetched *f, size_t n)
 		b->suspect = false;
 		return true;
 	}
-	for (size_t i = 0; i < n; i++)
-		natsMsg_Nak(f[i].m, NULL);
+	hand_back(f, n);
 	if (b->o->verbose || now - b->last_hold_log > 1000000000ull) {
 		b->last_hold_log = now;
 		if (pending < 0)
@@ -1194,14 +1258,25 @@ static void in_batch(struct in *b, natsMsgList *list)
 		uint64_t lo = 0, hi = 0;
 
 		in_own_record(b); /* the stream's name may have just come */
+		if (o->dedup && !b->record_ok && b->record_tries < 5 && in_stream(b)[0]) {
+			/* Whether the journal is this stream's is not known
+			 * yet: nothing is pushed until it is, or cannot be. */
+			if (o->verbose)
+				bridge_log(
+					o,
+					"handing %zu message(s) back until the stream's "
+					"info says whose the record is",
+					count);
+			hand_back(f, count);
+			sleep_ms(100);
+			goto out;
+		}
 		for (size_t i = 0; i < count; i++) {
 			/* The same delivery twice in one batch (a late one
 			 * queued, then its redelivery): once is enough. */
 			bool again = i && f[i].seq && f[i].seq == f[i - 1].seq;
 
-			if (again ||
-			    (b->record_ok && record_has(&b->st->record, f[i].seq, f[i].ts,
-							b->consumer_created))) {
+			if (again || in_pushed(b, f[i].seq, f[i].ts)) {
 				natsMsg_Ack(f[i].m, NULL);
 				lo = stale++ ? lo : f[i].seq;
 				hi = f[i].seq;
@@ -1254,12 +1329,6 @@ static void in_batch(struct in *b, natsMsgList *list)
 			}
 			continue;
 		}
-		if (o->dedup && b->record_ok && f[i].delivered > 1 &&
-		    journal_has(b, f[i].seq)) {
-			natsMsg_Ack(m, NULL);
-			atomic_fetch_add(&b->st->c.duplicates, 1);
-			continue;
-		}
 		if (o->verbose > 1 && f[i].delivered > 1)
 			bridge_log(o,
 				   "stream message %" PRIu64 " delivered %" PRIu64
@@ -1310,9 +1379,11 @@ int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st)
 	b = (struct in){ .o = o, .st = st };
 	{
 		const char *e = getenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH"),
-			   *p = getenv("SHMRING_BRIDGE_CRASH_POINT");
+			   *p = getenv("SHMRING_BRIDGE_CRASH_POINT"),
+			   *f = getenv("SHMRING_BRIDGE_STREAM_INFO_FAILS");
 
 		b.crash_after = e ? atol(e) : 0;
+		b.info_fails = f ? atol(f) : 0;
 		b.crash_at_commit = p && !strcmp(p, "commit");
 	}
 	b.ring = bridge_open_ring(o, SHMRING_PRODUCER, &info);
@@ -1425,6 +1496,7 @@ done:
 	natsSubscription_Destroy(b.sub);
 	conn_close(&b.c);
 	shmring_close(b.ring);
+	free(b.unrecorded);
 	if (rc == 0)
 		bridge_log(o, "stopped");
 	return rc;
