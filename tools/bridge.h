@@ -30,7 +30,7 @@ enum bridge_dir { BRIDGE_OUT = 1, BRIDGE_IN = 2 };
 
 #define BRIDGE_STATS_PREFIX  "shmring-bridge."
 #define BRIDGE_STATS_MAGIC   0x6567646972627273ull /* "srbridge" */
-#define BRIDGE_STATS_VERSION 2
+#define BRIDGE_STATS_VERSION 3
 /* --dedup (bridge in, SPSC rings): how many pushed stream sequences the
  * journal remembers. A redelivered message older than that is pushed again. */
 #define BRIDGE_JOURNAL	     65536
@@ -59,17 +59,17 @@ struct bridge_counters {
 #undef X
 };
 
-/* Journal of --dedup: the stream sequence of each element pushed into an
- * SPSC ring and the ring position it went to, written before the elements
- * are committed. After a restart, an entry is committed iff its position is
- * below the producer's position (the ring is single-producer: nobody else
- * moves it); entries at or above it are dropped at start, since those
- * positions will be written again. */
+/* Journal of --dedup: the stream sequence and stored time of each element
+ * pushed into an SPSC ring and the ring position it went to, written before
+ * the elements are committed. After a restart, an entry is committed iff
+ * its position is below the producer's position (the ring is
+ * single-producer: nobody else moves it); entries at or above it are
+ * dropped at start, since those positions will be written again. */
 struct bridge_journal {
 	uint64_t instance; /* ring instance the entries belong to */
 	uint64_t head;	   /* entries written, ever (index = head % size) */
 	struct {
-		uint64_t seq, pos; /* seq 0: no entry */
+		uint64_t seq, pos, ts; /* seq 0: no entry */
 	} e[BRIDGE_JOURNAL];
 };
 

@@ -712,6 +712,9 @@ struct in {
 	/* Tests: SHMRING_BRIDGE_STREAM_INFO_FAILS=N: the first N asks for the
 	 * stream's info fail (a server slow to answer). */
 	long info_fails;
+	/* Tests: SHMRING_BRIDGE_DELIVERED_AS_FIRST=1: every delivery counts as
+	 * a first one, as nats-server before 2.10.14 can say of a redelivery. */
+	bool as_first;
 	long batches;
 	/* The consumer sequence of the last delivery taken (0: none since the
 	 * subscribe). */
@@ -721,10 +724,6 @@ struct in {
 	 * second. */
 	bool record_ok;
 	int record_tries;
-	/* --dedup: the journal's sequences above the record's top when it was
-	 * taken over (what a dead bridge pushed and did not record), sorted. */
-	uint64_t *unrecorded;
-	size_t n_unrecorded;
 	uint64_t consumer_created; /* as the consumer's info last said */
 	uint64_t record_tried_ns, floor_checked_ns, last_stale_log;
 };
@@ -857,58 +856,28 @@ static jsConsumerInfo *in_consumer_info(struct in *b, natsStatus *sp, jsErrCode 
 	return ci;
 }
 
-static int seq_cmp(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* --dedup, once the record is known to be this stream's (the journal was
  * emptied if it was not): every entry is a committed push (journal_start
- * dropped the others). Those the record's window covers become its bits;
- * those above its top (a dead bridge's last run, between its commit and its
- * record) are kept aside. Together they say what was pushed whatever count
- * of deliveries the server gives. */
-static void journal_fold(struct in *b)
+ * dropped the others), so the record takes them all, oldest first. That adds
+ * what a dead bridge pushed between its last commit and its record, and
+ * anything pushed while the record's owner was unknown; the record then
+ * says what was pushed whatever count of deliveries the server gives. */
+static void journal_replay(struct in *b)
 {
 	const struct bridge_journal *j = &b->st->journal;
-	struct bridge_record *r = &b->st->record;
-	size_t n = 0;
 
-	free(b->unrecorded);
-	b->unrecorded = NULL;
-	b->n_unrecorded = 0;
-	for (size_t i = 0; i < BRIDGE_JOURNAL; i++)
-		n += j->e[i].seq > r->top;
-	if (n && !(b->unrecorded = malloc(n * sizeof(*b->unrecorded))))
-		bridge_log(b->o,
-			   "dedup: %s: what the last bridge pushed last may be "
-			   "pushed again",
-			   strerror(errno));
-	for (size_t i = 0; i < BRIDGE_JOURNAL; i++) {
-		uint64_t seq = j->e[i].seq;
+	for (uint64_t k = 0; k < BRIDGE_JOURNAL; k++) {
+		size_t x = (size_t)((j->head + k) % BRIDGE_JOURNAL);
 
-		if (seq > r->top) {
-			if (b->unrecorded)
-				b->unrecorded[b->n_unrecorded++] = seq;
-		} else if (seq && r->top - seq < BRIDGE_RECORD_BITS) {
-			record_bit(r, seq, true);
-		}
+		record_pushed(&b->st->record, j->e[x].seq, j->e[x].ts);
 	}
-	if (b->n_unrecorded)
-		qsort(b->unrecorded, b->n_unrecorded, sizeof(*b->unrecorded), seq_cmp);
 }
 
-/* Pushed before, as far as the record (and --dedup's journal) know. */
-static bool in_pushed(const struct in *b, uint64_t seq, uint64_t ts)
+/* Asks for the stream's info at most this many times per subscribe; --dedup
+ * holds batches back meanwhile, so it tries longer. */
+static int in_record_tries(const struct in *b)
 {
-	if (!b->record_ok)
-		return false;
-	if (record_has(&b->st->record, seq, ts, b->consumer_created))
-		return true;
-	return b->n_unrecorded && bsearch(&seq, b->unrecorded, b->n_unrecorded,
-					  sizeof(*b->unrecorded), seq_cmp);
+	return b->o->dedup ? 30 : 5;
 }
 
 /* Makes the record this ring's and this stream's (by its creation time),
@@ -921,10 +890,10 @@ static void in_own_record(struct in *b)
 	uint64_t now = bridge_now_ns();
 	natsStatus s;
 
-	/* Asked once a second at most, five times: a user without the right
-	 * to read the stream's info (whose requests time out) gets no record
-	 * and no drops, and no more waits than that. */
-	if (b->record_ok || b->record_tries >= 5 || !in_stream(b)[0] ||
+	/* Asked once a second at most, in_record_tries() times: a user
+	 * without the right to read the stream's info (whose requests time
+	 * out) gets no record and no drops, and no more waits than that. */
+	if (b->record_ok || b->record_tries >= in_record_tries(b) || !in_stream(b)[0] ||
 	    now - b->record_tried_ns < 1000000000ull)
 		return;
 	b->record_tried_ns = now;
@@ -935,7 +904,7 @@ static void in_own_record(struct in *b)
 		s = js_GetStreamInfo(&si, b->c.js, in_stream(b), NULL, &jerr);
 	}
 	if (s != NATS_OK) {
-		if (++b->record_tries == 5)
+		if (++b->record_tries == in_record_tries(b))
 			bridge_log(b->o,
 				   "stream %s: %s (JetStream error %d): no record of "
 				   "what is pushed, so what JetStream delivers again is "
@@ -955,7 +924,7 @@ static void in_own_record(struct in *b)
 	record_own(&b->st->record, b->instance, (uint64_t)si->Created);
 	jsStreamInfo_Destroy(si);
 	if (b->o->dedup)
-		journal_fold(b);
+		journal_replay(b);
 	b->record_ok = true;
 }
 
@@ -1114,6 +1083,7 @@ static size_t in_push(struct in *b, natsMsg **msgs, const uint64_t *seqs,
 				size_t x = (size_t)(j->head++ % BRIDGE_JOURNAL);
 
 				j->e[x].pos = pos + i;
+				j->e[x].ts = tss[done + i];
 				j->e[x].seq = seqs[done + i];
 			}
 			/* The journal is in place before the elements are
@@ -1122,6 +1092,12 @@ static size_t in_push(struct in *b, natsMsg **msgs, const uint64_t *seqs,
 		}
 		if (shmring_commit(b->ring, (size_t)r)) {
 			bridge_log(o, "commit: %s", strerror(errno));
+			if (o->dedup) /* not pushed: out of the journal */
+				for (size_t i = 0; i < (size_t)r; i++)
+					b->st->journal
+						.e[(size_t)(--b->st->journal.head %
+							    BRIDGE_JOURNAL)]
+						.seq = 0;
 			return done;
 		}
 		atomic_fetch_add(&b->st->c.forwarded, (uint64_t)r);
@@ -1210,6 +1186,25 @@ static bool in_in_order(struct in *b, struct fetched *f, size_t n)
 	return false;
 }
 
+/* --dedup: true (the N messages handed back) while whose the record and the
+ * journal are is not known yet: a push then could not be told from one of
+ * another stream. Bounded by in_record_tries(). */
+static bool in_hold(struct in *b, struct fetched *f, size_t n)
+{
+	if (!b->o->dedup || b->record_ok || b->record_tries >= in_record_tries(b) ||
+	    !in_stream(b)[0])
+		return false;
+	if (b->o->verbose)
+		bridge_log(b->o,
+			   "handing %zu message(s) back until the stream's info says "
+			   "whose the record is",
+			   n);
+	hand_back(f, n);
+	b->suspect = true; /* what comes next must not overtake them */
+	sleep_ms(100);
+	return true;
+}
+
 static void in_batch(struct in *b, natsMsgList *list)
 {
 	const struct bridge_opts *o = b->o;
@@ -1230,7 +1225,7 @@ static void in_batch(struct in *b, natsMsgList *list)
 				snprintf(b->stream, sizeof(b->stream), "%s",
 					 meta->Stream);
 			f[i].seq = meta->Sequence.Stream;
-			f[i].delivered = meta->NumDelivered;
+			f[i].delivered = b->as_first ? 1 : meta->NumDelivered;
 			f[i].ts = (uint64_t)meta->Timestamp;
 			/* The consumer numbers its deliveries: a gap is one
 			 * lost on the way (a connection dropped, a slow
@@ -1258,25 +1253,16 @@ static void in_batch(struct in *b, natsMsgList *list)
 		uint64_t lo = 0, hi = 0;
 
 		in_own_record(b); /* the stream's name may have just come */
-		if (o->dedup && !b->record_ok && b->record_tries < 5 && in_stream(b)[0]) {
-			/* Whether the journal is this stream's is not known
-			 * yet: nothing is pushed until it is, or cannot be. */
-			if (o->verbose)
-				bridge_log(
-					o,
-					"handing %zu message(s) back until the stream's "
-					"info says whose the record is",
-					count);
-			hand_back(f, count);
-			sleep_ms(100);
+		if (in_hold(b, f, count))
 			goto out;
-		}
 		for (size_t i = 0; i < count; i++) {
 			/* The same delivery twice in one batch (a late one
 			 * queued, then its redelivery): once is enough. */
 			bool again = i && f[i].seq && f[i].seq == f[i - 1].seq;
 
-			if (again || in_pushed(b, f[i].seq, f[i].ts)) {
+			if (again ||
+			    (b->record_ok && record_has(&b->st->record, f[i].seq, f[i].ts,
+							b->consumer_created))) {
 				natsMsg_Ack(f[i].m, NULL);
 				lo = stale++ ? lo : f[i].seq;
 				hi = f[i].seq;
@@ -1307,7 +1293,9 @@ static void in_batch(struct in *b, natsMsgList *list)
 				goto out;
 		}
 	}
-	if (b->suspect && !in_in_order(b, f, count))
+	/* The consumer's info it asks for may have shown a consumer made
+	 * again, and so a record whose owner is to be checked again. */
+	if (b->suspect && (!in_in_order(b, f, count) || in_hold(b, f, count)))
 		goto out;
 	for (size_t i = 0; i < count; i++) {
 		natsMsg *m = f[i].m;
@@ -1380,10 +1368,12 @@ int bridge_run_in(const struct bridge_opts *o, struct bridge_stats *st)
 	{
 		const char *e = getenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH"),
 			   *p = getenv("SHMRING_BRIDGE_CRASH_POINT"),
-			   *f = getenv("SHMRING_BRIDGE_STREAM_INFO_FAILS");
+			   *f = getenv("SHMRING_BRIDGE_STREAM_INFO_FAILS"),
+			   *d = getenv("SHMRING_BRIDGE_DELIVERED_AS_FIRST");
 
 		b.crash_after = e ? atol(e) : 0;
 		b.info_fails = f ? atol(f) : 0;
+		b.as_first = d && atoi(d) > 0;
 		b.crash_at_commit = p && !strcmp(p, "commit");
 	}
 	b.ring = bridge_open_ring(o, SHMRING_PRODUCER, &info);
@@ -1496,7 +1486,6 @@ done:
 	natsSubscription_Destroy(b.sub);
 	conn_close(&b.c);
 	shmring_close(b.ring);
-	free(b.unrecorded);
 	if (rc == 0)
 		bridge_log(o, "stopped");
 	return rc;
