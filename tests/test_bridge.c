@@ -1021,65 +1021,92 @@ static void through(struct shmring *a, struct shmring *b, uint32_t id, uint64_t 
 	pop_n(b, id, n);
 }
 
+/* One server, SPSC rings A (ours to push) and B (ours to pop) of 256
+ * elements, bridge out A -> SUBJECT and bridge in SUBJECT -> B (batch 64,
+ * plus IN_EXTRA), made ready but not started; logs in BASE. */
+struct pair {
+	char base[PATH_MAX], url[128], subject[96], stream[64], durable[64];
+	struct bridge out, in;
+	struct nu_server node;
+	struct shmring *a, *b;
+};
+
+static void pair_init(struct pair *p, const char *tag, const char *ring_a,
+		      const char *ring_b, const char *const *in_extra)
+{
+	memset(p, 0, sizeof(*p));
+	skip_unless_bridge();
+	serialize();
+	nu_tmpdir(p->base, sizeof(p->base), tag);
+	cr_assert(nu_cluster_start(&p->node, 1, p->base, "127.0.0.1", NULL));
+	nu_urls(p->url, sizeof(p->url), &p->node, 1);
+	snprintf(p->subject, sizeof(p->subject), "shmring.test.%s.%d", tag,
+		 (int)getpid());
+	snprintf(p->stream, sizeof(p->stream), "T%s%d", tag, (int)getpid());
+	snprintf(p->durable, sizeof(p->durable), "d%s%d", tag, (int)getpid());
+	cr_assert_not_null(
+		p->a = shmring_producer(SHMRING_SPSC, ring_a, ELEM, 256, NULL));
+	cr_assert_not_null(
+		p->b = shmring_consumer(SHMRING_SPSC, ring_b, ELEM, 256, NULL));
+	snprintf(p->out.log, sizeof(p->out.log), "%s/bridge-out.log", p->base);
+	snprintf(p->in.log, sizeof(p->in.log), "%s/bridge-in.log", p->base);
+	{
+		const char *
+			o[] = { tool_path(), "bridge",		"out",	   ring_a, p->url,
+				p->subject,  "--create-stream", p->stream, NULL },
+		       *i[] = { tool_path(), "bridge",		"in",
+				p->url,	     p->subject,	ring_b,
+				"--durable", p->durable,	"--batch",
+				"64",	     "--create-stream", p->stream,
+				NULL };
+
+		for (int k = 0; o[k]; k++)
+			arg(&p->out, o[k]);
+		for (int k = 0; i[k]; k++)
+			arg(&p->in, i[k]);
+		for (int k = 0; in_extra && in_extra[k]; k++)
+			arg(&p->in, in_extra[k]);
+	}
+}
+
+/* Both bridges must drain and exit 0 on SIGTERM; then all goes. */
+static void pair_end(struct pair *p)
+{
+	cr_assert_eq(bridge_term(&p->out), 0, "logs in %s", p->base);
+	cr_assert_eq(bridge_term(&p->in), 0, "logs in %s", p->base);
+	nu_server_stop(&p->node, SIGTERM);
+	shmring_close(p->a);
+	shmring_close(p->b);
+	bridge_free(&p->out);
+	bridge_free(&p->in);
+	nu_rmtree(p->base);
+}
+
 /* The stream is lost with the server's store and made again: its
  * sequences start at 1 again, which bridge in's record has from the old
  * stream. It must push them: the record is the old stream's. */
 Test(bridge, a_stream_made_again_is_pushed_whole, .timeout = 120)
 {
-	char base[PATH_MAX], url[128], subject[96], stream[64], durable[64],
-		cmd[PATH_MAX + 32];
-	struct bridge out = { 0 }, in = { 0 };
-	struct nu_server node;
-	struct shmring *a, *b;
+	static struct pair p;
+	char cmd[PATH_MAX + 32];
 	TEST_NAME(ring_a, "aga");
 	TEST_NAME(ring_b, "agb");
 
-	skip_unless_bridge();
-	serialize();
-	nu_tmpdir(base, sizeof(base), "again");
-	cr_assert(nu_cluster_start(&node, 1, base, "127.0.0.1", NULL));
-	nu_urls(url, sizeof(url), &node, 1);
-	snprintf(subject, sizeof(subject), "shmring.test.again.%d", (int)getpid());
-	snprintf(stream, sizeof(stream), "Tagain%d", (int)getpid());
-	snprintf(durable, sizeof(durable), "dagain%d", (int)getpid());
-	cr_assert_not_null(a = shmring_producer(SHMRING_SPSC, ring_a, ELEM, 256, NULL));
-	cr_assert_not_null(b = shmring_consumer(SHMRING_SPSC, ring_b, ELEM, 256, NULL));
-	snprintf(out.log, sizeof(out.log), "%s/bridge-out.log", base);
-	snprintf(in.log, sizeof(in.log), "%s/bridge-in.log", base);
-	{
-		const char *o[] = { tool_path(), "bridge",	    "out",  ring_a, url,
-				    subject,	 "--create-stream", stream, NULL },
-			   *i[] = { tool_path(), "bridge",	    "in",
-				    url,	 subject,	    ring_b,
-				    "--durable", durable,	    "--batch",
-				    "64",	 "--create-stream", stream,
-				    NULL };
-
-		for (int k = 0; o[k]; k++)
-			arg(&out, o[k]);
-		for (int k = 0; i[k]; k++)
-			arg(&in, i[k]);
-	}
-	bridge_start(&in);
-	bridge_start(&out);
-	through(a, b, 1, 1000);
+	pair_init(&p, "again", ring_a, ring_b, NULL);
+	bridge_start(&p.in);
+	bridge_start(&p.out);
+	through(p.a, p.b, 1, 1000);
 	/* The server loses its store; bridge out, restarted, makes the stream
 	 * again. Bridge in runs on: it subscribes again on its own. */
-	nu_server_stop(&node, SIGTERM);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s/store'", node.dir);
+	nu_server_stop(&p.node, SIGTERM);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/store'", p.node.dir);
 	cr_assert(sh_ok("%s", cmd));
-	cr_assert(nu_server_run(&node), "nats-server did not come back (%s)", node.log);
-	cr_assert_eq(bridge_term(&out), 0);
-	bridge_start(&out);
-	through(a, b, 2, 1000);
-	cr_assert_eq(bridge_term(&out), 0);
-	cr_assert_eq(bridge_term(&in), 0, "logs in %s", base);
-	nu_server_stop(&node, SIGTERM);
-	shmring_close(a);
-	shmring_close(b);
-	bridge_free(&out);
-	bridge_free(&in);
-	nu_rmtree(base);
+	cr_assert(nu_server_run(&p.node), "nats-server did not come back (%s)",
+		  p.node.log);
+	cr_assert_eq(bridge_term(&p.out), 0);
+	bridge_start(&p.out);
+	through(p.a, p.b, 2, 1000);
+	pair_end(&p);
 }
 
 /* --dedup: bridge in dies between a commit and its record (the run is in the
@@ -1090,75 +1117,41 @@ Test(bridge, a_stream_made_again_is_pushed_whole, .timeout = 120)
 static void dedup_after_crash(const char *tag, const char *env, const char *val,
 			      bool counted_again)
 {
-	char base[PATH_MAX], url[128], subject[96], stream[64], durable[64], line[512];
-	struct bridge out = { 0 }, in = { 0 };
-	struct nu_server node;
-	struct shmring *a, *b;
+	static struct pair p;
+	const char *extra[] = { "--ack-wait", "1000", "--dedup", "-vv", NULL };
 	unsigned char m[ELEM];
+	char line[512];
 	unsigned long long fw, ack, redel, rej, rec, dup;
 	int st = 0;
 	TEST_NAME(ring_a, "dwa");
 	TEST_NAME(ring_b, "dwb");
 
-	skip_unless_bridge();
-	serialize();
-	nu_tmpdir(base, sizeof(base), tag);
-	cr_assert(nu_cluster_start(&node, 1, base, "127.0.0.1", NULL));
-	nu_urls(url, sizeof(url), &node, 1);
-	snprintf(subject, sizeof(subject), "shmring.test.%s.%d", tag, (int)getpid());
-	snprintf(stream, sizeof(stream), "T%s%d", tag, (int)getpid());
-	snprintf(durable, sizeof(durable), "d%s%d", tag, (int)getpid());
-	cr_assert_not_null(a = shmring_producer(SHMRING_SPSC, ring_a, ELEM, 256, NULL));
-	cr_assert_not_null(b = shmring_consumer(SHMRING_SPSC, ring_b, ELEM, 256, NULL));
-	snprintf(out.log, sizeof(out.log), "%s/bridge-out.log", base);
-	snprintf(in.log, sizeof(in.log), "%s/bridge-in.log", base);
-	{
-		const char *o[] = { tool_path(), "bridge",	    "out",  ring_a, url,
-				    subject,	 "--create-stream", stream, NULL },
-			   *i[] = { tool_path(), "bridge",     "in",
-				    url,	 subject,      ring_b,
-				    "--durable", durable,      "--batch",
-				    "64",	 "--ack-wait", "1000",
-				    "--dedup",	 "-vv",	       "--create-stream",
-				    stream,	 NULL };
-
-		for (int k = 0; o[k]; k++)
-			arg(&out, o[k]);
-		for (int k = 0; i[k]; k++)
-			arg(&in, i[k]);
-	}
+	pair_init(&p, tag, ring_a, ring_b, extra);
 	/* The second batch is committed, then the bridge dies (SIGKILL). */
 	setenv("SHMRING_BRIDGE_CRASH_POINT", "commit", 1);
 	setenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH", "2", 1);
-	bridge_start(&in);
+	bridge_start(&p.in);
 	unsetenv("SHMRING_BRIDGE_CRASH_POINT");
 	unsetenv("SHMRING_BRIDGE_CRASH_AFTER_BATCH");
-	bridge_start(&out);
-	push_n(a, 1, 300);
-	for (int i = 0; i < 2000 && waitpid(in.pid, &st, WNOHANG) != in.pid; i++)
+	bridge_start(&p.out);
+	push_n(p.a, 1, 300);
+	for (int i = 0; i < 2000 && waitpid(p.in.pid, &st, WNOHANG) != p.in.pid; i++)
 		nu_sleep_ms(10);
 	cr_assert(
 		WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
 		"bridge in did not crash after its second batch (status %d, logs in %s)",
-		st, base);
+		st, p.base);
 	setenv(env, val, 1);
-	bridge_start(&in);
+	bridge_start(&p.in);
 	unsetenv(env);
-	pop_n(b, 1, 300);
-	cr_assert_neq(shmring_timed_pop(b, m, 1500000000ull), 0,
-		      "a message pushed twice (logs in %s)", base);
-	cr_assert_eq(bridge_term(&out), 0);
-	cr_assert_eq(bridge_term(&in), 0, "logs in %s", base);
+	pop_n(p.b, 1, 300);
+	cr_assert_neq(shmring_timed_pop(p.b, m, 1500000000ull), 0,
+		      "a message pushed twice (logs in %s)", p.base);
+	pair_end(&p);
 	bridge_counters(ring_b, line, sizeof(line), &fw, &ack, &redel, &rej, &rec, &dup);
 	if (counted_again)
 		cr_assert_gt(redel, 0, "%s", line);
 	cr_assert_gt(dup, 0, "%s", line);
-	nu_server_stop(&node, SIGTERM);
-	shmring_close(a);
-	shmring_close(b);
-	bridge_free(&out);
-	bridge_free(&in);
-	nu_rmtree(base);
 }
 
 /* The stream's info does not answer at first (its first three asks fail,
