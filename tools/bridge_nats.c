@@ -250,6 +250,7 @@ static bool ensure_stream(struct conn *c)
 	const struct bridge_opts *o = c->o;
 	const char *subjects[1] = { o->subject };
 	long backoff = 100;
+	bool looked_again = false;
 
 	while (!bridge_stop) {
 		jsStreamInfo *si = NULL;
@@ -280,9 +281,14 @@ static bool ensure_stream(struct conn *c)
 				jsStreamInfo_Destroy(si);
 				return true;
 			}
-			/* the other bridge created it meanwhile: look again */
-			if (jerr == JSStreamNameExistErr)
+			/* The other bridge made it meanwhile: look again, once.
+			 * JetStream may say so as "subjects overlap" (10065)
+			 * as well as "name in use". */
+			if ((jerr == JSStreamNameExistErr || jerr == 10065) &&
+			    !looked_again) {
+				looked_again = true;
 				continue;
+			}
 		}
 		if (jerr && jerr != JSStreamNotFoundErr) {
 			bridge_log(o, "stream %s: %s (JetStream error %d)",
