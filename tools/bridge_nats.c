@@ -862,6 +862,13 @@ static jsConsumerInfo *in_consumer_info(struct in *b, natsStatus *sp, jsErrCode 
 	return ci;
 }
 
+/* --dedup: the journal, emptied, for ring instance INSTANCE. */
+static void journal_empty(struct bridge_journal *j, uint64_t instance)
+{
+	memset(j, 0, sizeof(*j));
+	j->instance = instance;
+}
+
 /* --dedup, once the record is known to be this stream's (the journal was
  * emptied if it was not): every entry is a committed push (journal_start
  * dropped the others), so the record takes them all, oldest first. That adds
@@ -922,10 +929,7 @@ static void in_own_record(struct in *b)
 	    b->st->record.stream_created != (uint64_t)si->Created) {
 		/* Another stream: the --dedup journal's sequences are the old
 		 * one's too. */
-		struct bridge_journal *j = &b->st->journal;
-
-		memset(j->e, 0, sizeof(j->e));
-		j->head = 0;
+		journal_empty(&b->st->journal, b->instance);
 	}
 	record_own(&b->st->record, b->instance, (uint64_t)si->Created);
 	jsStreamInfo_Destroy(si);
@@ -1012,8 +1016,7 @@ static void journal_start(struct in *b)
 	size_t dropped = 0;
 
 	if (j->instance != b->instance) {
-		memset(j, 0, sizeof(*j));
-		j->instance = b->instance;
+		journal_empty(j, b->instance);
 		return;
 	}
 	/* Positions at or above the producer's were never committed, and the
@@ -1098,12 +1101,13 @@ static size_t in_push(struct in *b, natsMsg **msgs, const uint64_t *seqs,
 		}
 		if (shmring_commit(b->ring, (size_t)r)) {
 			bridge_log(o, "commit: %s", strerror(errno));
-			if (o->dedup) /* not pushed: out of the journal */
+			if (o->dedup) { /* not pushed: out of the journal */
+				struct bridge_journal *j = &b->st->journal;
+
 				for (size_t i = 0; i < (size_t)r; i++)
-					b->st->journal
-						.e[(size_t)(--b->st->journal.head %
-							    BRIDGE_JOURNAL)]
-						.seq = 0;
+					j->e[(size_t)(--j->head % BRIDGE_JOURNAL)].seq =
+						0;
+			}
 			return done;
 		}
 		atomic_fetch_add(&b->st->c.forwarded, (uint64_t)r);
